@@ -1,0 +1,3 @@
+"""Keel: a reproducible Litestar + Taskiq backend service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,34 @@
+"""Value types shared by the settings sections."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+class SecretStr(str):
+    """A string whose ``repr`` never shows its value.
+
+    It is still a ``str`` (so it can be used directly as a password or key), but printing a
+    settings object, an exception with it as an argument or a debugger view shows a mask.
+    Every value of this type is also registered with the log redactor at load time.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')"
+
+    def reveal(self) -> str:
+        """The plain value, spelled out at the call site so reviewers see where secrets go."""
+        return str.__str__(self)
+
+
+AppEnv = Literal["local", "dev", "test", "prod"]
+ENVIRONMENTS: tuple[AppEnv, ...] = ("local", "dev", "test", "prod")
+
+
+def mask(value: str) -> str:
+    """How a secret value is shown in errors and in ``keel config show``."""
+    if not value:
+        return "(empty)"
+    return f"****({len(value)} chars)"
