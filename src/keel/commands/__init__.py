@@ -1,0 +1,1 @@
+"""``keel`` subcommands, one module each."""
