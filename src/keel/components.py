@@ -1,0 +1,57 @@
+"""The composition root: which features make up the service, built from settings.
+
+Each feature module exposes ``component(settings) -> Component``; :data:`COMPONENT_FACTORIES`
+lists them in start order (a feature's resources start after those of the features above it,
+and stop before them). Both the API (:func:`keel.app.create_app`) and the worker use this list,
+so the two processes always run the same resources.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler, Middleware
+
+    from keel.config import Settings
+    from keel.lifecycle import Resource
+
+# A readiness check raises (any exception, message = the reason) when its dependency is not ok.
+CheckFunc = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    name: str
+    # Called with the application State; must not block for long (a timeout wraps it).
+    check: CheckFunc
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    resources: Sequence[Resource] = ()
+    route_handlers: Sequence[ControllerRouterHandler] = ()
+    readiness: Sequence[ReadinessCheck] = ()
+    plugins: Sequence[Any] = ()
+    middleware: Sequence[Middleware] = ()
+    dependencies: Mapping[str, Any] = field(default_factory=dict)
+    # Only the API process needs routes; the worker takes resources only.
+    api_only_resources: Sequence[Resource] = ()
+
+
+# "module:function" entries; features append theirs here (order = start order).
+COMPONENT_FACTORIES: list[str] = []
+
+
+def build_components(settings: Settings) -> list[Component]:
+    components: list[Component] = []
+    for entry in COMPONENT_FACTORIES:
+        module_name, _, func_name = entry.partition(":")
+        factory = getattr(importlib.import_module(module_name), func_name or "component")
+        components.append(factory(settings))
+    return components

@@ -1,0 +1,231 @@
+"""Logging with loguru: JSON lines or pretty console, rotating files, stdlib interception, redaction.
+
+Every record passes one patcher before any sink sees it. The patcher renders the final line
+(message, extras, traceback) and removes every value registered with :func:`register_secret`,
+so no sink, file or exception text can carry a secret. Tracebacks never include local variable
+values (``diagnose=False``): those are where secrets hide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import os
+import re
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+    from keel.config import Settings
+
+REDACTED = "[REDACTED]"
+# Loggers of libraries that log through stdlib logging; routed into loguru.
+INTERCEPTED = (
+    "granian",
+    "_granian",
+    "granian.access",
+    "sqlalchemy",
+    "alembic",
+    "taskiq",
+    "asyncio",
+    "litestar",
+    "uvicorn",
+)
+_STANDARD_EXTRAS = frozenset({"_line", "_json", "_logger", "logger_name"})
+# Present in every JSON line; left out of the console line to keep it short.
+_CONSOLE_HIDDEN = frozenset({"process", "pid"})
+
+
+class _Redactor:
+    """Replaces registered secret values. Short values are skipped: they'd mangle normal text."""
+
+    min_length = 4
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, values: Iterable[str]) -> None:
+        with self._lock:
+            before = len(self._values)
+            self._values.update(v for v in values if v and len(v) >= self.min_length)
+            if len(self._values) != before:
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def __call__(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern is not None and text else text
+
+
+redact = _Redactor()
+
+
+def register_secret(*values: str) -> None:
+    """Make sure these values never appear in any log line from now on."""
+    redact.register(values)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return redact(str(value))
+
+
+def _exception_text(record: Record) -> str:
+    exc = record["exception"]
+    if exc is None or exc.type is None:
+        return ""
+    return "".join(traceback.format_exception(exc.type, exc.value, exc.traceback)).rstrip()
+
+
+def _patch(record: Record) -> None:
+    """Render the redacted JSON and console lines once, for every sink."""
+    extra = record["extra"]
+    message = redact(record["message"])
+    record["message"] = message
+    fields = {k: _clean(v) for k, v in extra.items() if k not in _STANDARD_EXTRAS}
+    exc_text = redact(_exception_text(record))
+    # The traceback is now part of our rendered text; loguru must not append the raw one.
+    record["exception"] = None
+    logger_name = extra.get("logger_name") or record["name"] or ""
+    extra["_logger"] = logger_name
+    document: dict[str, Any] = {
+        "time": record["time"].astimezone(dt.UTC).isoformat(timespec="milliseconds"),
+        "level": record["level"].name,
+        "message": message,
+        "logger": logger_name,
+    }
+    document.update(fields)
+    if exc_text:
+        document["exception"] = exc_text
+    extra["_json"] = msgspec.json.encode(document).decode()
+    suffix = " ".join(f"{k}={v}" for k, v in fields.items() if k not in _CONSOLE_HIDDEN)
+    line = f"{message} {suffix}" if suffix else message
+    extra["_line"] = f"{line}\n{exc_text}" if exc_text else line
+
+
+def _json_format(record: Record) -> str:
+    return "{extra[_json]}\n"
+
+
+_CONSOLE = (
+    "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+    "<cyan>{extra[_logger]}</cyan> {extra[_line]}\n"
+)
+
+
+def _console_format(record: Record) -> str:
+    # A constant template: field values are substituted, never parsed as color markup.
+    return _CONSOLE
+
+
+class InterceptHandler(logging.Handler):
+    """The loguru recipe: forward stdlib records, keeping the caller's depth and the logger name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = inspect.currentframe(), 0
+        while frame and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.bind(logger_name=record.name).opt(depth=depth, exception=record.exc_info).log(
+            level, record.getMessage()
+        )
+
+
+def intercept_stdlib(level: int = logging.INFO) -> None:
+    logging.basicConfig(handlers=[InterceptHandler()], level=level, force=True)
+    for name in INTERCEPTED:
+        stdlib_logger = logging.getLogger(name)
+        stdlib_logger.handlers = []
+        stdlib_logger.propagate = True
+
+
+def use_json(fmt: str, stream: TextIO) -> bool:
+    if fmt == "auto":
+        return not stream.isatty()
+    return fmt == "json"
+
+
+def parse_rotation(rotation: str) -> str | dt.time:
+    """``HH:MM`` means a daily rotation at that time in UTC (loguru alone would use local time)."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", rotation.strip())
+    if match:
+        return dt.time(int(match[1]), int(match[2]), tzinfo=dt.UTC)
+    return rotation
+
+
+def _is_lifecycle(record: Record) -> bool:
+    extra = record["extra"]
+    return "resource" in extra or bool(extra.get("lifecycle"))
+
+
+def configure_logging(settings: Settings, *, process: str = "api", stream: TextIO | None = None) -> None:
+    """Configure loguru for this process. Idempotent: call again after a fork or in tests."""
+    stream = stream or sys.stdout
+    register_secret(*settings.secret_values)
+    logger.remove()
+    logger.configure(extra={"process": process, "pid": os.getpid()}, patcher=_patch)
+    as_json = use_json(settings.log.format, stream)
+    level = settings.log.level
+    common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
+    logger.add(stream, format=_json_format if as_json else _console_format,
+               colorize=not as_json and stream.isatty(), **common)
+    file_options: dict[str, Any] = {
+        "rotation": parse_rotation(settings.log.rotation),
+        "retention": settings.log.retention,
+        "compression": settings.log.compression or None,
+        "enqueue": True,
+        "encoding": "utf-8",
+    }
+    if settings.log.file:
+        path = settings.resolve_path(settings.log.file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger.add(path, format=_json_format, **file_options, **common)
+    if settings.log.startup_file:
+        path = settings.resolve_path(settings.log.startup_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger.add(path, format=_json_format, filter=_is_lifecycle, **file_options, **common)
+    intercept_stdlib(logging.DEBUG if level in ("TRACE", "DEBUG") else logging.INFO)
+    # SQLAlchemy's engine logger echoes statements at INFO; keep it at WARNING unless DB_ECHO.
+    logging.getLogger("sqlalchemy.engine").setLevel(
+        logging.INFO if settings.db.echo else logging.WARNING
+    )
+
+
+def granian_log_dictconfig() -> dict[str, Any]:
+    """Granian's own loggers (main process and workers) routed to the intercept handler."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"intercept": {"()": "keel.logging.InterceptHandler"}},
+        "loggers": {
+            "_granian": {"handlers": ["intercept"], "level": "INFO", "propagate": False},
+            "granian.access": {"handlers": ["intercept"], "level": "INFO", "propagate": False},
+        },
+    }
