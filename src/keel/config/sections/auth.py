@@ -1,4 +1,8 @@
-"""Authentication: JWT (python-jose, pinned algorithms) and request signatures."""
+"""Authentication: JWT (python-jose, pinned algorithms), request signatures, rate limits.
+
+Key material is secret (``SecretStr``); everything else is plain policy. ``*_FILE`` variants
+(``JWT_PRIVATE_KEY_FILE=/run/secrets/jwt.pem``) read a key from a file, as for every setting.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,48 @@ from keel.config.types import SecretStr
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # --- JWT: signing -------------------------------------------------------------------
+    # The algorithm new tokens are signed with (HS256/384/512, RS256/384/512, ES256/384/512).
     jwt_algorithm: str = msgspec.field(default="HS256", name="JWT_ALGORITHM")
+    # Tokens naming any other algorithm are refused before any key is touched.
+    # Empty means just JWT_ALGORITHM; list more only while rotating to another algorithm.
+    jwt_allowed_algorithms: list[str] = msgspec.field(
+        default_factory=list, name="JWT_ALLOWED_ALGORITHMS"
+    )
     jwt_expire_minutes: int = msgspec.field(default=15, name="JWT_EXPIRE_MINUTES")
+    jwt_refresh_expire_minutes: int = msgspec.field(
+        default=60 * 24 * 7, name="JWT_REFRESH_EXPIRE_MINUTES"
+    )
+    # The HMAC secret for HS* signing (at least 32 bytes).
     jwt_secret_key: SecretStr = msgspec.field(default=SecretStr(""), name="JWT_SECRET_KEY")
+    # PEM private key for RS*/ES* signing (usually JWT_PRIVATE_KEY_FILE=/run/secrets/...).
+    jwt_private_key: SecretStr = msgspec.field(default=SecretStr(""), name="JWT_PRIVATE_KEY")
+    # The `kid` header of new tokens; change it whenever the signing key changes.
+    jwt_signing_key_id: str = msgspec.field(default="k1", name="JWT_SIGNING_KEY_ID")
+    # Older keys that still verify (rotation). JSON object kid -> {"alg": ..., "key": ...} or
+    # {"alg": ..., "key_file": ...}; "key" is the HMAC secret or a PEM public key.
+    jwt_verify_keys: SecretStr = msgspec.field(default=SecretStr(""), name="JWT_VERIFY_KEYS")
+    # --- JWT: claims ----------------------------------------------------------------------
+    jwt_issuer: str = msgspec.field(default="keel", name="JWT_ISSUER")
+    jwt_audience: str = msgspec.field(default="keel-api", name="JWT_AUDIENCE")
+    jwt_leeway_seconds: int = msgspec.field(default=30, name="JWT_LEEWAY_SECONDS")
+    # Tokens longer than this are refused before parsing (bytes of the compact form).
+    jwt_max_bytes: int = msgspec.field(default=4096, name="JWT_MAX_BYTES")
+    # --- Request signatures (API keys) -------------------------------------------------------
+    # Encrypts API key secrets at rest (AES-256-GCM, key derived with HKDF).
+    api_key_encryption_key: SecretStr = msgspec.field(
+        default=SecretStr(""), name="API_KEY_ENCRYPTION_KEY"
+    )
+    signature_window_seconds: int = msgspec.field(default=300, name="SIGNATURE_WINDOW_SECONDS")
+    # --- Rate limits ------------------------------------------------------------------------
+    login_per_ip_per_minute: int = msgspec.field(default=20, name="AUTH_LOGIN_PER_IP_PER_MINUTE")
+    login_failures_per_user: int = msgspec.field(default=5, name="AUTH_LOGIN_FAILURES_PER_USER")
+    login_failure_window_seconds: int = msgspec.field(
+        default=900, name="AUTH_LOGIN_FAILURE_WINDOW_SECONDS"
+    )
+    signature_failures_per_key: int = msgspec.field(
+        default=20, name="AUTH_SIGNATURE_FAILURES_PER_KEY"
+    )
+    signature_failure_window_seconds: int = msgspec.field(
+        default=300, name="AUTH_SIGNATURE_FAILURE_WINDOW_SECONDS"
+    )
