@@ -12,6 +12,8 @@ from keel import __version__
 # Each module exposes ``register(subparsers)``; its parsers set ``handler=func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "keel.commands.config_cmd",
+    "keel.gpu.commands",
+    "keel.commands.serve_cmd",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Logging with loguru: JSON lines or pretty console, rotating files, stdlib interception, redaction.
+"""Logging with loguru: JSON or console lines, rotating files, stdlib interception, redaction.
 
 Every record passes one patcher before any sink sees it. The patcher renders the final line
 (message, extras, traceback) and removes every value registered with :func:`register_secret`,
@@ -42,7 +42,9 @@ INTERCEPTED = (
 )
 _STANDARD_EXTRAS = frozenset({"_line", "_json", "_logger", "logger_name"})
 # Present in every JSON line; left out of the console line to keep it short.
-_CONSOLE_HIDDEN = frozenset({"process", "pid"})
+_CONSOLE_HIDDEN = frozenset(
+    {"process", "pid", "lifecycle", "method", "path", "status", "duration_ms"}
+)
 
 
 class _Redactor:
@@ -185,7 +187,9 @@ def _is_lifecycle(record: Record) -> bool:
     return "resource" in extra or bool(extra.get("lifecycle"))
 
 
-def configure_logging(settings: Settings, *, process: str = "api", stream: TextIO | None = None) -> None:
+def configure_logging(
+    settings: Settings, *, process: str = "api", stream: TextIO | None = None
+) -> None:
     """Configure loguru for this process. Idempotent: call again after a fork or in tests."""
     stream = stream or sys.stdout
     register_secret(*settings.secret_values)
@@ -194,8 +198,12 @@ def configure_logging(settings: Settings, *, process: str = "api", stream: TextI
     as_json = use_json(settings.log.format, stream)
     level = settings.log.level
     common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
-    logger.add(stream, format=_json_format if as_json else _console_format,
-               colorize=not as_json and stream.isatty(), **common)
+    logger.add(
+        stream,
+        format=_json_format if as_json else _console_format,
+        colorize=not as_json and stream.isatty(),
+        **common,
+    )
     file_options: dict[str, Any] = {
         "rotation": parse_rotation(settings.log.rotation),
         "retention": settings.log.retention,

@@ -16,7 +16,9 @@ def register(subparsers: Any) -> None:
     config = subparsers.add_parser("config", help="inspect the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_sub.add_parser("show", help="print effective settings and where each came from")
-    show.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV or local)")
+    show.add_argument(
+        "--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV or local)"
+    )
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--reveal", action="store_true", help="print secret values in clear")
     show.set_defaults(handler=show_config)

@@ -75,14 +75,15 @@ def resolve_env(env: str | None, environ: Mapping[str, str], root: Path) -> AppE
             ],
             header="missing environment config",
         )
-    return name  # type: ignore[return-value]
+    return name
 
 
 def default_secrets_reader(path: Path, environ: Mapping[str, str], env: AppEnv) -> dict[str, Any]:
     """Decrypt ``secrets/<env>.yaml`` in memory with the SOPS reader."""
     from keel.secrets.config_source import read_env_secrets
 
-    return read_env_secrets(path, environ=environ, env=env)
+    tree: dict[str, Any] = read_env_secrets(path, environ=environ, env=env)
+    return tree
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -160,6 +161,96 @@ def _secret_parts(value: str) -> set[str]:
     return parts
 
 
+class _Collector:
+    """Raw values per setting name, in layer order (a later layer overwrites), plus problems."""
+
+    def __init__(self, app_env: AppEnv, root: Path) -> None:
+        self.app_env = app_env
+        self.root = root
+        self.specs = field_specs()
+        self.problems: list[str] = []
+        self.raw: dict[str, _Raw] = {}
+        self.secret_values: set[str] = set()
+
+    def take(self, name: str, value: Any, source: Source, *, allow_file: bool = True) -> None:
+        """Record one value for ``name`` (or for ``X`` when ``name`` is ``X_FILE``)."""
+        if name == "APP_ENV":
+            if str(value) != self.app_env:
+                self.problems.append(
+                    f"{source.where}: APP_ENV={value!r} contradicts the selected env "
+                    f"{self.app_env!r}"
+                )
+            return
+        specs = self.specs
+        if name not in specs and allow_file and name.endswith("_FILE") and name[:-5] in specs:
+            target = name[:-5]
+            try:
+                value = _read_file_value(str(value), self.root)
+            except OSError as exc:
+                self.problems.append(
+                    f"{source.where}: {name}: cannot read {value!r} for {target}: "
+                    f"{exc.strerror or exc}"
+                )
+                return
+            self.raw[target] = _Raw(value, Source(source.layer, f"{source.where} via {name}"))
+            return
+        if name not in specs:
+            self.problems.append(f"{source.where}: unknown key {name}{_suggest(name, specs)}")
+            return
+        self.raw[name] = _Raw(value, source)
+
+    def read_app_env(self, path: Path) -> None:
+        lines, syntax = parse_env_file(path)
+        self.problems.extend(syntax)
+        for line in lines:
+            self.take(line.key, line.value, Source("app.env", line.where))
+
+    def read_secrets(self, path: Path, environ: Mapping[str, str], reader: SecretsReader) -> None:
+        try:
+            tree = reader(path, environ, self.app_env)
+        except Exception as exc:  # noqa: BLE001 - the reader's message is the user's answer
+            self.problems.append(str(exc))
+            return
+        for name, value in _flatten(tree).items():
+            if value is None:
+                continue
+            self.secret_values.update(_secret_parts(str(value)))
+            self.take(name, value, Source("secrets", str(path)), allow_file=False)
+
+    def read_environ(self, environ: Mapping[str, str]) -> None:
+        """Known names and NAME_FILE only: the rest of the environment is not ours."""
+        for name in self.specs:
+            file_name = f"{name}_FILE"
+            if name in environ and file_name in environ:
+                self.problems.append(f"env {name} and env {file_name} are both set; keep one")
+            elif file_name in environ:
+                self.take(file_name, environ[file_name], Source("env", f"env {file_name}"))
+            elif name in environ:
+                self.take(name, environ[name], Source("env", f"env {name}"))
+
+    def convert(self) -> tuple[dict[str, dict[str, Any]], dict[str, Source]]:
+        sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        sources: dict[str, Source] = {}
+        for name, spec in self.specs.items():
+            entry = self.raw.get(name)
+            if entry is None:
+                sources[name] = Source("default", "")
+                continue
+            sources[name] = entry.source
+            try:
+                value = _convert(spec, entry.value)
+            except (ValueError, TypeError, msgspec.ValidationError, msgspec.DecodeError):
+                self.problems.append(
+                    f"{entry.source.where}: {name}: expected {spec.describe_type()}, "
+                    f"got {_show(spec, entry.value)}"
+                )
+                continue
+            sections[spec.section][spec.attr] = value
+            if spec.secret and value:
+                self.secret_values.update(_secret_parts(str(value)))
+        return sections, sources
+
+
 def load_with_sources(
     env: str | None = None,
     *,
@@ -170,100 +261,25 @@ def load_with_sources(
     environ = os.environ if environ is None else environ
     root = (root or config_root(environ)).resolve()
     app_env = resolve_env(env, environ, root)
-    specs = field_specs()
-    problems: list[str] = []
-    raw: dict[str, _Raw] = {}
-    secret_values: set[str] = set()
-
-    def take(name: str, value: Any, source: Source, *, allow_file: bool = True) -> None:
-        """Record one value for ``name`` (or for ``X`` when ``name`` is ``X_FILE``)."""
-        if name == "APP_ENV":
-            if str(value) != app_env:
-                problems.append(
-                    f"{source.where}: APP_ENV={value!r} contradicts the selected env {app_env!r}"
-                )
-            return
-        if name not in specs and allow_file and name.endswith("_FILE") and name[:-5] in specs:
-            target = name[:-5]
-            try:
-                value = _read_file_value(str(value), root)
-            except OSError as exc:
-                problems.append(
-                    f"{source.where}: {name}: cannot read {value!r} for {target}: "
-                    f"{exc.strerror or exc}"
-                )
-                return
-            raw[target] = _Raw(value, Source(source.layer, f"{source.where} via {name}"))
-            return
-        if name not in specs:
-            problems.append(f"{source.where}: unknown key {name}{_suggest(name, specs)}")
-            return
-        raw[name] = _Raw(value, source)
-
-    # Layer 1: configs/<env>/app.env
-    env_file = root / "configs" / app_env / "app.env"
-    lines, syntax = parse_env_file(env_file)
-    problems.extend(syntax)
-    for line in lines:
-        take(line.key, line.value, Source("app.env", line.where))
-
-    # Layer 2: secrets/<env>.yaml, decrypted in memory.
+    collector = _Collector(app_env, root)
+    collector.read_app_env(root / "configs" / app_env / "app.env")
     secrets_path = root / "secrets" / f"{app_env}.yaml"
     if secrets_path.is_file():
-        reader = secrets_reader or default_secrets_reader
-        try:
-            tree = reader(secrets_path, environ, app_env)
-        except Exception as exc:  # noqa: BLE001 - the reader's message is the user's answer
-            problems.append(str(exc))
-            tree = {}
-        for name, value in _flatten(tree).items():
-            if value is None:
-                continue
-            secret_values.update(_secret_parts(str(value)))
-            take(name, value, Source("secrets", f"{secrets_path}"), allow_file=False)
-
-    # Layer 3: the process environment (known names and NAME_FILE only; the rest is not ours).
-    for name in specs:
-        file_name = f"{name}_FILE"
-        if name in environ and file_name in environ:
-            problems.append(f"env {name} and env {file_name} are both set; keep one")
-            continue
-        if file_name in environ:
-            take(file_name, environ[file_name], Source("env", f"env {file_name}"))
-        elif name in environ:
-            take(name, environ[name], Source("env", f"env {name}"))
-
-    # Convert every value, collecting type problems.
-    sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
-    sources: dict[str, Source] = {}
-    for name, spec in specs.items():
-        entry = raw.get(name)
-        if entry is None:
-            sources[name] = Source("default", "")
-            continue
-        sources[name] = entry.source
-        try:
-            value = _convert(spec, entry.value)
-        except (ValueError, TypeError, msgspec.ValidationError, msgspec.DecodeError):
-            where = entry.source.where
-            problems.append(
-                f"{where}: {name}: expected {spec.describe_type()}, "
-                f"got {_show(spec, entry.value)}"
-            )
-            continue
-        sections[spec.section][spec.attr] = value
-        if spec.secret and value:
-            secret_values.update(_secret_parts(str(value)))
-
+        collector.read_secrets(secrets_path, environ, secrets_reader or default_secrets_reader)
+    collector.read_environ(environ)
+    sections, sources = collector.convert()
     sections["app"]["env"] = app_env
-    sources["APP_ENV"] = Source("env", "env APP_ENV") if env is None else Source("env", "--env")
-    if problems:
-        raise ConfigError(problems)
+    if env is not None:
+        sources["APP_ENV"] = Source("env", "--env")
+    elif "APP_ENV" in environ:
+        sources["APP_ENV"] = Source("env", "env APP_ENV")
+    if collector.problems:
+        raise ConfigError(collector.problems)
 
     settings = Settings(
         root=root,
-        secret_values=frozenset(v for v in secret_values if v),
-        **{section: SECTIONS[section](**values) for section, values in sections.items()},  # type: ignore[arg-type]
+        secret_values=frozenset(v for v in collector.secret_values if v),
+        **{name: SECTIONS[name](**values) for name, values in sections.items()},  # type: ignore[arg-type]
     )
     guard_problems = environment_guards(settings, sources)
     if guard_problems:

@@ -36,5 +36,7 @@ def render_table(loaded: LoadedConfig, *, reveal: bool = False) -> str:
 
 
 def as_dict(loaded: LoadedConfig, *, reveal: bool = False) -> dict[str, dict[str, str]]:
-    return {name: {"value": value, "source": source} for name, value, source in
-            effective_rows(loaded, reveal=reveal)}
+    return {
+        name: {"value": value, "source": source}
+        for name, value, source in effective_rows(loaded, reveal=reveal)
+    }

@@ -29,3 +29,9 @@ class DbSettings(msgspec.Struct, frozen=True, kw_only=True):
     connect_timeout: float = msgspec.field(default=5.0, name="DB_CONNECT_TIMEOUT")
     connect_retries: int = msgspec.field(default=5, name="DB_CONNECT_RETRIES")
     echo: bool = msgspec.field(default=False, name="DB_ECHO")
+    # Off: an unreachable DB at start is logged and reported by /health/ready (the pool connects
+    # once it is back). On: the process exits after the retries. A wrong password or a missing
+    # database always ends the start: waiting does not fix those.
+    required_at_start: bool = msgspec.field(default=False, name="DB_REQUIRED_AT_START")
+    # How long `keel migrate` waits for another migrator's lock before giving up.
+    migrate_lock_timeout: float = msgspec.field(default=300.0, name="DB_MIGRATE_LOCK_TIMEOUT")

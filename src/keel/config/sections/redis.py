@@ -19,3 +19,9 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
     # A full redis:// URL overrides the REDIS_* parts above. It may carry a password: secret.
     url: SecretStr = msgspec.field(default=SecretStr(""), name="REDIS_URL")
     connect_timeout: float = msgspec.field(default=5.0, name="REDIS_CONNECT_TIMEOUT")
+    # Off: an unreachable Redis at start is logged and reported by /health/ready (clients
+    # reconnect). On: the process exits after the retries.
+    required_at_start: bool = msgspec.field(default=False, name="REDIS_REQUIRED_AT_START")
+    connect_retries: int = msgspec.field(default=5, name="REDIS_CONNECT_RETRIES")
+    # Prefix of every key Keel writes (heartbeats, node-id leases, broker streams).
+    key_prefix: str = msgspec.field(default="keel", name="REDIS_KEY_PREFIX")

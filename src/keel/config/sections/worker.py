@@ -1,4 +1,4 @@
-"""The Taskiq worker and the job runtime."""
+"""The Taskiq worker, the job runtime (delivery, retries, heartbeat) and snowflake ids."""
 
 from __future__ import annotations
 
@@ -11,3 +11,35 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_async_tasks: int = msgspec.field(default=10, name="WORKER_MAX_ASYNC_TASKS")
     # Part of the one shutdown budget: in-flight jobs get this long after SIGTERM.
     shutdown_timeout: float = msgspec.field(default=20.0, name="WORKER_SHUTDOWN_TIMEOUT")
+    # A message not acknowledged for this long is reclaimed by another worker. Must be longer
+    # than the longest job (a job still running past it is checked, never run twice at once).
+    idle_timeout: float = msgspec.field(default=300.0, name="WORKER_IDLE_TIMEOUT")
+    # How often an idle worker looks for messages a dead worker left unacknowledged.
+    reclaim_interval: float = msgspec.field(default=5.0, name="WORKER_RECLAIM_INTERVAL")
+    # Auto-release of the reclaim lock, so a killed worker cannot block reclaiming.
+    unacknowledged_lock_timeout: float = msgspec.field(
+        default=30.0, name="WORKER_UNACK_LOCK_TIMEOUT"
+    )
+    # Streams are trimmed (approximately) to this many entries.
+    stream_maxlen: int = msgspec.field(default=100_000, name="WORKER_STREAM_MAXLEN")
+    # Messages fetched per read; the receiver still runs at most max_async_tasks at once.
+    fetch_count: int = msgspec.field(default=100, name="WORKER_FETCH_COUNT")
+    # Taskiq results live this long in Redis (the job row is the durable record).
+    result_ttl: int = msgspec.field(default=3600, name="WORKER_RESULT_TTL")
+    max_attempts: int = msgspec.field(default=3, name="JOB_MAX_ATTEMPTS")
+    # Exponential backoff between attempts: base * 2**(attempt-1), capped, plus jitter.
+    retry_backoff: float = msgspec.field(default=1.0, name="JOB_RETRY_BACKOFF")
+    retry_backoff_max: float = msgspec.field(default=60.0, name="JOB_RETRY_BACKOFF_MAX")
+    heartbeat_interval: float = msgspec.field(default=5.0, name="WORKER_HEARTBEAT_INTERVAL")
+    heartbeat_ttl: float = msgspec.field(default=15.0, name="WORKER_HEARTBEAT_TTL")
+    # A worker consuming the gpu queue refuses to start when no GPU is visible, unless this is on.
+    allow_gpu_queue_without_gpu: bool = msgspec.field(
+        default=False, name="WORKER_ALLOW_GPU_QUEUE_WITHOUT_GPU"
+    )
+    # Snowflake ids: epoch (ms since the Unix epoch) and the node-id lease in Redis.
+    ids_epoch_ms: int = msgspec.field(default=1_767_225_600_000, name="IDS_EPOCH_MS")
+    # -1: lease a node id from Redis. 0..1023: use this one (REDIS_BACKEND=memory uses 0).
+    ids_node_id: int = msgspec.field(default=-1, name="IDS_NODE_ID")
+    ids_lease_ttl: float = msgspec.field(default=60.0, name="IDS_LEASE_TTL")
+    # A clock that goes back by at most this much is waited out; more fails loudly.
+    ids_max_clock_skew_ms: int = msgspec.field(default=2000, name="IDS_MAX_CLOCK_SKEW_MS")

@@ -1,0 +1,149 @@
+"""``create_app(settings)``: the Litestar application built from the components.
+
+The lifespan starts every component's resources in order (one log line each, with timing) and
+stops them in reverse. A resource that fails to start ends the process with one line naming it
+and the cause; the traceback is logged only when DEBUG is on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from loguru import logger
+
+from keel import __version__
+from keel.components import Component, build_components
+from keel.config import Settings, load
+from keel.health import HealthController
+from keel.lifecycle import ResourceStack, StartupError
+from keel.logging import configure_logging, redact
+from keel.middleware import RequestContextMiddleware
+from keel.server import report_startup_failure
+from keel.stores import build_store_registry
+
+# Exit code of a process whose startup failed (distinct from crashes and config errors).
+STARTUP_FAILED_EXIT = 3
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
+    body: dict[str, Any] = {
+        "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
+        "detail": "Internal Server Error",
+        "request_id": request_id,
+    }
+    if request.app.debug:
+        body["error"] = redact(f"{type(exc).__name__}: {exc}")
+    return Response(body, status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(str(exc.detail))}
+    if exc.extra and (request.app.debug or exc.status_code < 500):
+        body["extra"] = exc.extra
+    return Response(
+        body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
+    )
+
+
+def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        logger.bind(lifecycle=True).info(
+            "starting {} {} (APP_ENV={}, resources: {})",
+            settings.app.name,
+            __version__,
+            settings.app.env,
+            ", ".join(stack.names) or "none",
+        )
+        try:
+            await stack.start(app.state)
+        except StartupError as exc:
+            if settings.app.debug:
+                logger.opt(exception=exc.cause).bind(lifecycle=True).error(str(exc))
+            else:
+                logger.bind(lifecycle=True).error(str(exc))
+            await logger.complete()
+            report_startup_failure(str(exc))
+            os._exit(STARTUP_FAILED_EXIT)
+        try:
+            yield
+        finally:
+            logger.bind(lifecycle=True).info("shutting down")
+            await stack.stop()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, components: list[Component] | None = None) -> Litestar:
+    components = build_components(settings) if components is None else components
+    stack = ResourceStack([r for c in components for r in (*c.resources, *c.api_only_resources)])
+    http = settings.http
+    cors = (
+        CORSConfig(
+            allow_origins=http.cors_origins,
+            allow_methods=http.cors_methods,  # type: ignore[arg-type]
+            allow_headers=http.cors_headers,
+            allow_credentials=http.cors_allow_credentials,
+            expose_headers=["X-Request-ID"],
+        )
+        if http.cors_origins
+        else None
+    )
+    openapi = (
+        OpenAPIConfig(
+            title=settings.app.name,
+            version=__version__,
+            render_plugins=[SwaggerRenderPlugin()],
+            path="/docs",
+        )
+        if settings.app.debug
+        else None
+    )
+    return Litestar(
+        route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
+        plugins=[p for c in components for p in c.plugins],
+        middleware=[
+            DefineMiddleware(RequestContextMiddleware, access_log=http.access_log),
+            *(m for c in components for m in c.middleware),
+        ],
+        dependencies={k: v for c in components for k, v in c.dependencies.items()},
+        lifespan=[_lifespan(settings, stack)],
+        state=State(
+            {
+                "settings": settings,
+                "readiness_checks": [check for c in components for check in c.readiness],
+            }
+        ),
+        stores=build_store_registry(settings),
+        cors_config=cors,
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts)
+        if http.allowed_hosts != ["*"]
+        else None,
+        openapi_config=openapi,
+        request_max_body_size=http.max_body_bytes,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        debug=settings.app.debug,
+        logging_config=None,
+    )
+
+
+def app_factory() -> Litestar:
+    """Entry point for Granian workers: settings from the environment, logging, the app."""
+    settings = load()
+    configure_logging(settings, process="api")
+    return create_app(settings)
