@@ -1,0 +1,85 @@
+"""Start a server, wait for it, drive it with wrk, parse req/s and p99. Shared by bench scripts."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+    def line(self, label: str) -> str:
+        return (f"{label:<34} {self.requests_per_second:>10,.0f} req/s   p50 {self.p50_ms:6.2f} ms"
+                f"   p99 {self.p99_ms:6.2f} ms   non-2xx {self.non_2xx}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback URL
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def running(cmd: Sequence[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(  # noqa: S603 - our own command line
+        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_http(url)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS[unit]
+
+
+def wrk(url: str, *, seconds: int = 5, connections: int = 32, headers: Sequence[str] = (),
+        script: str | None = None) -> LoadResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        cmd += ["-H", header]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    def parse(text: str) -> float:
+        match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+        return _ms(match.group(1), match.group(2)) if match else float("nan")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return LoadResult(rps, parse(latency.get("50", "nan")), parse(latency.get("99", "nan")),
+                      int(non_2xx.group(1)) if non_2xx else 0)
