@@ -1,0 +1,114 @@
+"""``keel gpu``: this host's GPUs and their processes, once or every N seconds, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+import msgspec
+
+from keel.config import ENVIRONMENTS, ConfigError, Settings, load
+from keel.gpu.fake_nvml import FixtureError, load_fixture, resolve_fixture
+from keel.gpu.snapshot import snapshot
+from keel.gpu.view import render
+
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "gpu",
+        help="show this host's NVIDIA GPUs and their processes",
+        description=(
+            "Show this host's NVIDIA GPUs (gpustat/NVML). Exits 0 and prints "
+            "'no NVIDIA GPU visible' on a host without one."
+        ),
+    )
+    parser.add_argument(
+        "--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV or local)"
+    )
+    parser.add_argument(
+        "--watch",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="refresh every SECONDS until interrupted (with --json: one JSON document per line)",
+    )
+    parser.add_argument(
+        "--count", type=int, metavar="N", help="with --watch: stop after N snapshots"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the snapshot as JSON (schema: docs/gpu.md)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--watch expects seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--watch expects a positive number, got {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load(args.env)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    problem = _fixture_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if args.watch is None:
+        _show(settings, as_json=args.json, out=sys.stdout, compact=False)
+        return 0
+    return watch(settings, args.watch, as_json=args.json, count=args.count, out=sys.stdout)
+
+
+def watch(
+    settings: Settings, interval: float, *, as_json: bool, count: int | None, out: TextIO
+) -> int:
+    """Print a snapshot every ``interval`` seconds; Ctrl-C ends it with exit code 0."""
+    clear = not as_json and out.isatty()
+    shown = 0
+    try:
+        while count is None or shown < count:
+            started = time.monotonic()
+            if clear:
+                out.write(CLEAR_SCREEN)
+            elif shown and not as_json:
+                out.write("\n")
+            _show(settings, as_json=as_json, out=out, compact=True)
+            shown += 1
+            if count is not None and shown >= count:
+                break
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _show(settings: Settings, *, as_json: bool, out: TextIO, compact: bool) -> None:
+    snap = snapshot(settings)
+    if as_json:
+        encoded = msgspec.json.encode(snap)
+        out.write((encoded if compact else msgspec.json.format(encoded, indent=2)).decode() + "\n")
+    else:
+        out.write(render(snap) + "\n")
+    out.flush()
+
+
+def _fixture_problem(settings: Settings) -> str | None:
+    # A broken fake is a configuration mistake: fail loudly here (snapshot() itself never raises).
+    if not settings.gpu.fake_nvml:
+        return None
+    try:
+        load_fixture(resolve_fixture(settings.gpu.fake_nvml, settings.root))
+    except FixtureError as exc:
+        return str(exc)
+    return None
