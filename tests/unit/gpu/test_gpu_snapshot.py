@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import msgspec
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from keel.config import Settings
