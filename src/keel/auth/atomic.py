@@ -1,0 +1,94 @@
+"""Atomic set-if-absent and windowed counters on the app's Litestar stores.
+
+Litestar's :class:`~litestar.stores.base.Store` has only get/set, so "remember this nonce unless
+it is already there" would be a check-then-set race: two copies of one signed request sent at the
+same moment could both pass. On Redis this module uses ``SET NX EX`` and ``INCR`` on the store's
+own client and key namespace (Litestar keeps those private; a unit test pins the two names). In
+memory (one process, ``APP_ENV=local``) an asyncio lock makes get+set atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
+
+# Counter: INCR, and start the window's TTL on the first hit. Returns {count, ttl}.
+_INCR_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+"""
+
+# One lock per in-memory store (stores live as long as the app; the store is kept with its lock
+# so an id is never reused while the entry exists).
+_locks: dict[int, tuple[Store, asyncio.Lock]] = {}
+
+
+def _lock(store: Store) -> asyncio.Lock:
+    entry = _locks.get(id(store))
+    if entry is None:
+        entry = _locks[id(store)] = (store, asyncio.Lock())
+    return entry[1]
+
+
+class _Window(msgspec.Struct):
+    count: int
+    reset_at: float
+
+
+async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
+    """Store ``key`` for ``ttl_seconds``; False if it was already there (a replay)."""
+    if isinstance(store, RedisStore):
+        created = await store._redis.set(store._make_key(key), b"1", nx=True, ex=ttl_seconds)
+        return bool(created)
+    async with _lock(store):
+        if await store.exists(key):
+            return False
+        await store.set(key, b"1", expires_in=ttl_seconds)
+        return True
+
+
+async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, int]:
+    """Count one hit in a fixed window; returns (hits so far, seconds until the window resets)."""
+    if isinstance(store, RedisStore):
+        count, ttl = await store._redis.eval(_INCR_SCRIPT, 1, store._make_key(key), window_seconds)
+        return int(count), int(ttl)
+    async with _lock(store):
+        now = time.time()
+        window = await _read_window(store, key, now)
+        if window is None:
+            window = _Window(count=0, reset_at=now + window_seconds)
+        window.count += 1
+        remaining = max(1, int(window.reset_at - now + 0.999))
+        await store.set(key, msgspec.json.encode(window), expires_in=remaining)
+        return window.count, remaining
+
+
+async def peek(store: Store, key: str) -> tuple[int, int]:
+    """(hits so far, seconds until reset) without counting; (0, 0) when no window is open."""
+    if isinstance(store, RedisStore):
+        full_key = store._make_key(key)
+        pipe = store._redis.pipeline(transaction=False)
+        pipe.get(full_key)
+        pipe.ttl(full_key)
+        raw, ttl = await pipe.execute()
+        return (int(raw), max(int(ttl), 1)) if raw is not None else (0, 0)
+    now = time.time()
+    window = await _read_window(store, key, now)
+    if window is None:
+        return 0, 0
+    return window.count, max(1, int(window.reset_at - now + 0.999))
+
+
+async def _read_window(store: Store, key: str, now: float) -> _Window | None:
+    raw = await store.get(key)
+    if raw is None:
+        return None
+    window = msgspec.json.decode(raw, type=_Window)
+    return window if window.reset_at > now else None

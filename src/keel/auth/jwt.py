@@ -1,0 +1,152 @@
+"""Issue and verify JWTs with python-jose, with every check Keel relies on done explicitly.
+
+Order of checks on an incoming token (cheap and parse-free first):
+size cap -> compact JWS shape -> header (``alg`` in the allowed list, ``kid`` in the ring,
+``alg`` equal to that key's algorithm, no ``crit``) -> signature with that one typed key ->
+``exp``/``nbf``/``iat``/``iss``/``aud``/``sub``/``jti`` required and checked with a small leeway
+-> token use (access vs refresh). Revocation (a store lookup) is the caller's async step.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jose import jws
+from jose import jwt as jose_jwt
+from jose.exceptions import JOSEError
+
+from keel.auth.errors import CredentialError
+from keel.auth.keys import KeyRing
+
+TokenUse = Literal["access", "refresh"]
+# Three base64url segments, nothing else (JWE has five; whitespace and padding are refused).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_REQUIRED = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subject: str
+    jti: str
+    use: TokenUse
+    expires_at: int
+    issued_at: int
+    roles: tuple[str, ...]
+    kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+    expires_in: int
+
+
+class JwtService:
+    def __init__(
+        self,
+        ring: KeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int,
+        max_bytes: int,
+        access_ttl_seconds: int,
+        refresh_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ring = ring
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway_seconds
+        self.max_bytes = max_bytes
+        self.ttl: dict[TokenUse, int] = {
+            "access": access_ttl_seconds,
+            "refresh": refresh_ttl_seconds,
+        }
+        self._clock = clock
+
+    def issue(self, subject: str, use: TokenUse, roles: Sequence[str] = ()) -> IssuedToken:
+        key = self.ring.signing
+        assert key.signer is not None  # the ring's signing key always has a signer
+        now = int(self._clock())
+        ttl = self.ttl[use]
+        jti = secrets.token_urlsafe(18)
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "jti": jti,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "use": use,
+        }
+        if use == "access":
+            payload["roles"] = list(roles)
+        token = jose_jwt.encode(
+            payload, key.signer, algorithm=key.algorithm, headers={"kid": key.kid}
+        )
+        claims = TokenClaims(subject, jti, use, now + ttl, now, tuple(roles), key.kid)
+        return IssuedToken(token=token, claims=claims, expires_in=ttl)
+
+    def verify(self, token: str, use: TokenUse) -> TokenClaims:
+        """The token's claims, or :class:`CredentialError` (its reason is for logs only)."""
+        if len(token) > self.max_bytes:
+            raise CredentialError(f"token longer than {self.max_bytes} bytes")
+        if not _COMPACT_JWS.fullmatch(token):
+            raise CredentialError("not a compact JWS")
+        try:
+            header = jws.get_unverified_header(token)
+        except JOSEError:
+            raise CredentialError("unreadable header") from None
+        alg = header.get("alg")
+        kid = header.get("kid")
+        if not isinstance(alg, str) or alg not in self.ring.allowed_algorithms:
+            raise CredentialError("algorithm not allowed")
+        if "crit" in header:
+            raise CredentialError("critical header extensions are not supported")
+        key = self.ring.for_kid(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise CredentialError("unknown kid")
+        if key.algorithm != alg:
+            raise CredentialError("algorithm does not match the key's algorithm")
+        options = {f"require_{name}": True for name in _REQUIRED}
+        options["leeway"] = self.leeway  # type: ignore[assignment]
+        try:
+            claims = jose_jwt.decode(
+                token,
+                key.verifier,
+                algorithms=[key.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options=options,
+            )
+        except JOSEError as exc:
+            raise CredentialError(f"rejected by python-jose: {type(exc).__name__}") from None
+        return self._check_claims(claims, use, key.kid)
+
+    def _check_claims(self, claims: dict[str, Any], use: TokenUse, kid: str) -> TokenClaims:
+        # python-jose only checks that iat is a number; a token from the future is refused here.
+        now = self._clock()
+        issued_at = claims.get("iat")
+        if not isinstance(issued_at, int) or issued_at > now + self.leeway:
+            raise CredentialError("iat in the future")
+        if claims.get("use") != use:
+            raise CredentialError(f"not an {use} token")
+        subject, jti, expires_at = claims.get("sub"), claims.get("jti"), claims.get("exp")
+        if not isinstance(subject, str) or not subject:
+            raise CredentialError("bad sub")
+        if not isinstance(jti, str) or not jti or len(jti) > 64:
+            raise CredentialError("bad jti")
+        if not isinstance(expires_at, int):
+            raise CredentialError("bad exp")
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise CredentialError("bad roles")
+        return TokenClaims(subject, jti, use, expires_at, issued_at, tuple(roles), kid)

@@ -1,0 +1,38 @@
+"""Key material shared by the auth tests (imported by name; no fixtures here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+HMAC_SECRET = "k" * 16 + "0123456789abcdef0123"
+
+
+@dataclass(frozen=True)
+class PemPair:
+    private: str
+    public: str
+
+
+def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> PemPair:
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return PemPair(private, public)
+
+
+def make_rsa() -> PemPair:
+    return _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def make_ec() -> PemPair:
+    return _pem(ec.generate_private_key(ec.SECP256R1()))
