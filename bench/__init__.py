@@ -1,1 +1,1 @@
-"""Benchmarks run by ``make bench``: each ``bench_*.py`` here is one script with figures on stdout."""
+"""Benchmarks run by ``make bench``: each ``bench_*.py`` is one script printing figures."""

@@ -25,8 +25,10 @@ class LoadResult:
     non_2xx: int
 
     def line(self, label: str) -> str:
-        return (f"{label:<34} {self.requests_per_second:>10,.0f} req/s   p50 {self.p50_ms:6.2f} ms"
-                f"   p99 {self.p99_ms:6.2f} ms   non-2xx {self.non_2xx}")
+        return (
+            f"{label:<34} {self.requests_per_second:>10,.0f} req/s   p50 {self.p50_ms:6.2f} ms"
+            f"   p99 {self.p99_ms:6.2f} ms   non-2xx {self.non_2xx}"
+        )
 
 
 def free_port() -> int:
@@ -40,7 +42,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback URL
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -49,8 +51,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextmanager
 def running(cmd: Sequence[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(  # noqa: S603 - our own command line
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -65,8 +70,14 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, *, seconds: int = 5, connections: int = 32, headers: Sequence[str] = (),
-        script: str | None = None) -> LoadResult:
+def wrk(
+    url: str,
+    *,
+    seconds: int = 5,
+    connections: int = 32,
+    headers: Sequence[str] = (),
+    script: str | None = None,
+) -> LoadResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
@@ -74,12 +85,18 @@ def wrk(url: str, *, seconds: int = 5, connections: int = 32, headers: Sequence[
         cmd += ["-H", header]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+
     def parse(text: str) -> float:
         match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
         return _ms(match.group(1), match.group(2)) if match else float("nan")
+
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return LoadResult(rps, parse(latency.get("50", "nan")), parse(latency.get("99", "nan")),
-                      int(non_2xx.group(1)) if non_2xx else 0)
+    return LoadResult(
+        rps,
+        parse(latency.get("50", "nan")),
+        parse(latency.get("99", "nan")),
+        int(non_2xx.group(1)) if non_2xx else 0,
+    )

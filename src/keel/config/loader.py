@@ -22,7 +22,7 @@ from keel.config.errors import ConfigError
 from keel.config.fields import FieldSpec, field_specs
 from keel.config.guards import environment_guards
 from keel.config.settings import SECTIONS, Settings
-from keel.config.types import ENVIRONMENTS, AppEnv, SecretStr, mask
+from keel.config.types import ENVIRONMENTS, AppEnv, SecretStr, SecretValues, mask
 
 Layer = Literal["default", "app.env", "secrets", "env"]
 SecretsReader = Callable[[Path, Mapping[str, str], AppEnv], Mapping[str, Any]]
@@ -278,7 +278,7 @@ def load_with_sources(
 
     settings = Settings(
         root=root,
-        secret_values=frozenset(v for v in collector.secret_values if v),
+        secret_values=SecretValues(v for v in collector.secret_values if v),
         **{name: SECTIONS[name](**values) for name, values in sections.items()},  # type: ignore[arg-type]
     )
     guard_problems = environment_guards(settings, sources)

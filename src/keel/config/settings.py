@@ -14,6 +14,7 @@ from keel.config.sections.http import HttpSettings
 from keel.config.sections.log import LogSettings
 from keel.config.sections.redis import RedisSettings
 from keel.config.sections.worker import WorkerSettings
+from keel.config.types import SecretValues
 
 # Attribute on Settings -> section type. Order is the order `keel config show` prints.
 SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -40,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where configs/ and secrets/ were read from; relative paths in settings resolve here.
     root: Path = msgspec.field(default_factory=Path.cwd)
     # Every secret value that was loaded; the lifespan hands these to the log redactor.
-    secret_values: frozenset[str] = frozenset()
+    secret_values: frozenset[str] = SecretValues()
 
     def resolve_path(self, value: str) -> Path:
         path = Path(value)

@@ -32,3 +32,10 @@ def mask(value: str) -> str:
     if not value:
         return "(empty)"
     return f"****({len(value)} chars)"
+
+
+class SecretValues(frozenset[str]):
+    """The set of loaded secret values; its ``repr`` shows only how many there are."""
+
+    def __repr__(self) -> str:
+        return f"SecretValues(<{len(self)} values>)"

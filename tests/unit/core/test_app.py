@@ -1,0 +1,125 @@
+"""create_app: health endpoints, request ids, lifespan order, startup failures, docs, CORS."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import msgspec
+import pytest
+from litestar.datastructures import State
+from litestar.testing import TestClient
+
+from keel.app import create_app
+from keel.components import Component, ReadinessCheck
+from keel.config import Settings
+
+
+class Recorder:
+    def __init__(self, name: str, events: list[str], fail: bool = False) -> None:
+        self.name = name
+        self.events = events
+        self.fail = fail
+
+    async def start(self, state: State) -> None:
+        if self.fail:
+            raise ConnectionRefusedError(f"{self.name} at 127.0.0.1:5432 refused")
+        self.events.append(f"start {self.name}")
+
+    async def stop(self) -> None:
+        self.events.append(f"stop {self.name}")
+
+
+def test_live_is_ok_without_io(local_settings: Settings) -> None:
+    with TestClient(create_app(local_settings, components=[])) as client:
+        response = client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_names_each_failing_check(local_settings: Settings) -> None:
+    async def ok(state: State) -> None:
+        return None
+
+    async def down(state: State) -> None:
+        raise ConnectionError("redis at 127.0.0.1:6379 unreachable")
+
+    component = Component(
+        name="x", readiness=[ReadinessCheck("database", ok), ReadinessCheck("redis", down)]
+    )
+    with TestClient(create_app(local_settings, components=[component])) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["database"] == "ok"
+    assert "unreachable" in body["checks"]["redis"]
+
+
+def test_request_id_is_honoured_or_generated(
+    local_settings: Settings, json_log: io.StringIO
+) -> None:
+    with TestClient(create_app(local_settings, components=[])) as client:
+        given = client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+        made = client.get("/health/live")
+        hostile = client.get("/health/live", headers={"X-Request-ID": "x" * 500})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+    assert hostile.headers["x-request-id"] != "x" * 500
+    access = [
+        json.loads(line) for line in json_log.getvalue().splitlines() if '"keel.access"' in line
+    ]
+    first = access[0]
+    assert first["request_id"] == "abc-123"
+    assert (first["method"], first["path"], first["status"]) == ("GET", "/health/live", 200)
+    assert isinstance(first["duration_ms"], float)
+
+
+def test_resources_start_in_order_and_stop_in_reverse(local_settings: Settings) -> None:
+    events: list[str] = []
+    components = [
+        Component(name="a", resources=[Recorder("db", events), Recorder("redis", events)]),
+        Component(name="b", resources=[Recorder("ids", events)]),
+    ]
+    with TestClient(create_app(local_settings, components=components)):
+        assert events == ["start db", "start redis", "start ids"]
+    assert events[3:] == ["stop ids", "stop redis", "stop db"]
+
+
+def test_unhandled_error_returns_500_without_internals(local_settings: Settings) -> None:
+    from litestar import get
+
+    @get("/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise RuntimeError("db password hunter2 leaked?")
+
+    app = create_app(local_settings, components=[Component(name="x", route_handlers=[boom])])
+    with TestClient(app) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(("debug", "status"), [(True, 200), (False, 404)])
+def test_docs_only_with_debug(local_settings: Settings, debug: bool, status: int) -> None:
+    settings = msgspec.structs.replace(
+        local_settings, app=msgspec.structs.replace(local_settings.app, debug=debug)
+    )
+    with TestClient(create_app(settings, components=[])) as client:
+        assert client.get("/docs/openapi.json").status_code == status
+
+
+def test_cors_allows_only_configured_origins(local_settings: Settings) -> None:
+    with TestClient(create_app(local_settings, components=[])) as client:
+        allowed = client.options(
+            "/health/live",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"},
+        )
+        refused = client.options(
+            "/health/live",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+    assert allowed.headers.get("access-control-allow-origin") == "http://localhost:3000"
+    assert "access-control-allow-origin" not in refused.headers
