@@ -1,0 +1,44 @@
+"""The dotenv store: ``KEY=value`` lines, ``#`` comments, every value a string (no trimming)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keel.secrets.errors import FormatError
+from keel.secrets.model import Branch, Comment, GoTime, go_bool, go_float
+
+
+def load(data: bytes) -> list[Branch]:
+    branch = Branch()
+    text = data.decode("utf-8", "surrogateescape")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line:
+            continue
+        if line.startswith("#"):
+            branch.append((Comment(line[1:]), None))
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise FormatError(f"line {number}: invalid dotenv line (no '='): {line[:40]!r}")
+        branch.append((key, value.replace("\\n", "\n")))
+    return [branch]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return go_bool(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str | int | GoTime):
+        return str(value)
+    raise FormatError("dotenv files cannot hold nested values")
+
+
+def emit(branches: list[Branch]) -> bytes:
+    lines: list[str] = []
+    for key, value in branches[0] if branches else Branch():
+        if isinstance(key, Comment):
+            lines.append(f"#{key}\n")
+        else:
+            lines.append(f"{key}={_text(value).replace(chr(10), chr(92) + 'n')}\n")
+    return "".join(lines).encode("utf-8", "surrogateescape")
