@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import json
 import os
 import subprocess
@@ -18,7 +18,17 @@ from keel.config.sections.gpu import GpuSettings
 from keel.gpu import GpuSnapshot, has_gpu, snapshot
 from keel.gpu.fake_nvml import FAKED_FUNCTIONS, fixture_names
 
-NO_NVML_HOST = ctypes.util.find_library("nvidia-ml") is None
+
+def nvml_loadable() -> bool:
+    # The same probe pynvml makes: can the driver's NVML library be loaded here?
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    return True
+
+
+NO_NVML_HOST = not nvml_loadable()
 
 
 def fake(name: str, root: Path | None = None) -> Settings:
