@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+from contextvars import ContextVar
 import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from keel.config import Settings
 
 REDACTED = "[REDACTED]"
+# The current HTTP request's id; the patcher adds it to every record logged while it is set.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Loggers of libraries that log through stdlib logging; routed into loguru.
 INTERCEPTED = (
     "granian",
@@ -84,9 +87,10 @@ def register_secret(*values: str) -> None:
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return redact(value)
-    if isinstance(value, bool | int | float) or value is None:
+    if kind is int or kind is float or kind is bool or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -105,6 +109,9 @@ def _exception_text(record: Record) -> str:
 def _patch(record: Record) -> None:
     """Render the redacted JSON and console lines once, for every sink."""
     extra = record["extra"]
+    request_id = request_id_var.get()
+    if request_id is not None and "request_id" not in extra:
+        extra["request_id"] = request_id
     message = redact(record["message"])
     record["message"] = message
     fields = {k: _clean(v) for k, v in extra.items() if k not in _STANDARD_EXTRAS}

@@ -7,12 +7,14 @@ access log line with method, path, status and duration.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from loguru import logger
+
+from keel.logging import request_id_var
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +40,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         header_value = request_id.encode("ascii")
         status = 500
@@ -53,16 +55,19 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        with logger.contextualize(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                if self.access_log:
-                    duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                    _access.info(
-                        "{method} {path} {status} {duration_ms}ms",
-                        method=scope["method"],  # type: ignore[typeddict-item]
-                        path=scope["path"],
-                        status=status,
-                        duration_ms=duration_ms,
-                    )
+        # A bare ContextVar (not logger.contextualize): same effect, a fraction of the cost.
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+            if self.access_log:
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                _access.info(
+                    "{method} {path} {status} {duration_ms}ms",
+                    request_id=request_id,
+                    method=scope["method"],  # type: ignore[typeddict-item]
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=duration_ms,
+                )
