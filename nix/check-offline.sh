@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Offline checks of the Nix flake (`make check-nix`; CI runs it with Debian's nix-bin, Nix 2.8).
+#
+# No nixpkgs, no binary cache, no network: this proves what can be proved without building.
+# `nix build .#image` and `nix flake check` need a real Nix host (docs/nix.md lists both sides).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if ! command -v nix-instantiate >/dev/null 2>&1; then
+  cat >&2 <<'EOF'
+check-nix: nix-instantiate not found.
+  These checks need Nix's evaluator only (no nixpkgs, no network):
+    Debian/Ubuntu: apt-get install -y nix-bin      (CI: .ci/run installs it)
+    elsewhere:     https://nixos.org/download
+EOF
+  exit 127
+fi
+
+# Without this every command first spends seconds retrying the (unreachable) binary cache.
+export NIX_CONFIG="${NIX_CONFIG:-$'experimental-features = nix-command flakes\nsubstituters ='}"
+
+failed=0
+step() { printf '%-58s' "$1"; }
+pass() { echo "ok"; }
+fail() {
+  echo "FAILED"
+  printf '%s\n' "$@" | sed 's/^/    /' >&2
+  failed=1
+}
+
+# 1. Every Nix file parses (tracked and new files; flakes only see tracked ones).
+mapfile -t nix_files < <(git ls-files --cached --others --exclude-standard -- '*.nix' 2>/dev/null ||
+  find . -name '*.nix' -not -path './.venv/*')
+step "parse ${#nix_files[@]} .nix files"
+parse_errors=()
+for f in "${nix_files[@]}"; do
+  [[ -f "$f" ]] || continue
+  if ! out=$(nix-instantiate --parse "$f" 2>&1 >/dev/null); then
+    parse_errors+=("$f: $out")
+  fi
+done
+if ((${#parse_errors[@]})); then fail "${parse_errors[@]}"; else pass; fi
+
+# 2. uv.lock and pyproject.toml are readable by Nix's TOML parser (uv2nix uses builtins.fromTOML;
+#    it rejects e.g. bare TOML datetimes).
+for toml in uv.lock pyproject.toml; do
+  step "builtins.fromTOML $toml"
+  if out=$(nix-instantiate --eval --strict --json -E \
+    "builtins.seq (builtins.fromTOML (builtins.readFile ./$toml)) true" 2>&1); then
+    pass
+  else
+    fail "$out"
+  fi
+done
+
+# 3. flake.lock is JSON that Nix reads, lock format 7.
+step "builtins.fromJSON flake.lock (version 7)"
+if out=$(nix-instantiate --eval --strict -E \
+  '(builtins.fromJSON (builtins.readFile ./flake.lock)).version == 7' 2>&1) && [[ "$out" == "true" ]]; then
+  pass
+else
+  fail "flake.lock: $out"
+fi
+
+# 4./5. The flake evaluated against stub inputs: output shape, then the image policy for both
+#       variants on both systems (nix/tests/*.nix list what they assert).
+for test in flake-outputs image-policy; do
+  step "nix/tests/$test.nix"
+  if out=$(nix-instantiate --eval --strict --json "nix/tests/$test.nix" -A failures 2>&1); then
+    if [[ "$out" == "[]" ]]; then
+      pass
+    else
+      fail "$(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$out" 2>/dev/null || echo "$out")"
+    fi
+  else
+    fail "$out"
+  fi
+done
+
+# 6. The Python side: wheel coverage from uv.lock, flake.lock vs flake.nix inputs, and the image
+#    contract against the Containerfile.
+step "pytest tests/unit/nix"
+if command -v uv >/dev/null 2>&1; then
+  if out=$(uv run --frozen pytest -q -p no:cacheprovider tests/unit/nix 2>&1); then
+    pass
+  else
+    fail "$out"
+  fi
+else
+  echo "skipped (uv not found; run: uv run pytest tests/unit/nix)"
+fi
+
+if ((failed)); then
+  echo "check-nix: FAILED (details above)" >&2
+  exit 1
+fi
+echo "check-nix: all offline checks passed (not built: nix build/flake check need a Nix host, see docs/nix.md)"

@@ -1,0 +1,153 @@
+# The flake's outputs as a function of its inputs. flake.nix only declares the inputs and calls
+# this; nix/tests/ call it with stub inputs (nix/tests/stub.nix) to check the wiring offline.
+#
+# nixpkgs lib functions used here must exist in the stub's lib: genAttrs, mapAttrs,
+# composeManyExtensions, optionals, optionalAttrs, replaceStrings, concatStringsSep.
+{
+  self,
+  nixpkgs,
+  pyproject-nix,
+  uv2nix,
+  pyproject-build-systems,
+  ...
+}:
+let
+  inherit (nixpkgs) lib;
+
+  settings = builtins.fromJSON (builtins.readFile ./config.json);
+  pyproject = builtins.fromTOML (builtins.readFile ../pyproject.toml);
+  inherit (pyproject.project) version;
+
+  # The commit the flake was built from; "dirty" for an uncommitted tree (nix build warns).
+  revision = self.rev or self.dirtyRev or "dirty";
+  source = pyproject.project.urls.Source or null;
+
+  # Where the NVIDIA container toolkit mounts driver libraries on each architecture.
+  gpuLibraryDirs = {
+    x86_64-linux = [
+      "/usr/lib64"
+      "/usr/lib/x86_64-linux-gnu"
+      "/usr/local/nvidia/lib64"
+    ];
+    aarch64-linux = [
+      "/usr/lib64"
+      "/usr/lib/aarch64-linux-gnu"
+      "/usr/local/nvidia/lib64"
+    ];
+  };
+
+  perSystem =
+    system:
+    let
+      pkgs = nixpkgs.legacyPackages.${system};
+      python = pkgs."python${lib.replaceStrings [ "." ] [ "" ] settings.python}";
+
+      py = import ./python.nix {
+        inherit
+          lib
+          pkgs
+          pyproject-nix
+          uv2nix
+          pyproject-build-systems
+          python
+          ;
+        inherit (settings) sdistBuildSystems;
+        workspaceRoot = ../.;
+      };
+
+      # KEEL_ROOT inside the image: the per-env app.env files (no secrets: those arrive as
+      # compose secrets at run time).
+      configs = builtins.path {
+        path = ../configs;
+        name = "keel-configs";
+      };
+      appRoot = pkgs.runCommand "keel-app-root" { } ''
+        mkdir -p $out/app
+        cp -r ${configs} $out/app/configs
+      '';
+
+      mkImage =
+        gpu:
+        import ./image.nix {
+          inherit
+            lib
+            gpu
+            version
+            revision
+            source
+            appRoot
+            ;
+          inherit (pkgs) dockerTools tzdata;
+          inherit (settings.image) name;
+          tag = if gpu then settings.image.gpuTag else settings.image.tag;
+          venv = py.venv;
+          gpuLibraryDirs = lib.optionals gpu gpuLibraryDirs.${system};
+        };
+
+      image = mkImage false;
+      image-gpu = mkImage true;
+
+      mkApp = verb: description: {
+        type = "app";
+        program = "${pkgs.writeShellScript "keel-${verb}" ''exec ${py.venv}/bin/keel ${verb} "$@"''}";
+        meta = { inherit description; };
+      };
+    in
+    {
+      packages = {
+        default = py.venv;
+        venv = py.venv;
+        inherit image image-gpu;
+      };
+
+      apps = {
+        serve = mkApp "serve" "Run the Keel API (Granian + Litestar)";
+        worker = mkApp "worker" "Run a Keel Taskiq worker";
+        migrate = mkApp "migrate" "Apply database migrations (advisory-locked)";
+      };
+
+      devShells.default = pkgs.mkShell {
+        name = "keel-dev";
+        packages = [
+          python
+          pkgs.uv
+          pkgs.sops
+          pkgs.age
+          pkgs.docker-compose
+          pkgs.gnumake
+        ];
+        env = {
+          # uv uses the shell's interpreter and never downloads one (those do not run on NixOS).
+          UV_PYTHON = python.interpreter;
+          UV_PYTHON_DOWNLOADS = "never";
+          UV_PYTHON_PREFERENCE = "only-system";
+        };
+        shellHook = ''
+          unset PYTHONPATH
+        '';
+      };
+
+      checks = import ./checks.nix {
+        inherit
+          pkgs
+          py
+          image
+          image-gpu
+          settings
+          ;
+        src = ../.;
+      };
+
+      formatter = pkgs.nixfmt-rfc-style;
+    };
+
+  bySystem = lib.genAttrs settings.systems perSystem;
+  collect = attr: lib.mapAttrs (_: outputs: outputs.${attr}) bySystem;
+in
+{
+  packages = collect "packages";
+  apps = collect "apps";
+  devShells = collect "devShells";
+  checks = collect "checks";
+  formatter = collect "formatter";
+}
