@@ -15,9 +15,9 @@ import os
 import re
 import sys
 import threading
-from contextvars import ContextVar
 import traceback
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
@@ -194,6 +194,51 @@ def _is_lifecycle(record: Record) -> bool:
     return "resource" in extra or bool(extra.get("lifecycle"))
 
 
+class AccessLog:
+    """One line per HTTP request. The hot path: in JSON mode without file sinks the line is
+    encoded with msgspec and written straight to the stream (same shape as every other JSON
+    line, redacted), skipping loguru's per-record machinery; otherwise it goes through loguru.
+    """
+
+    def __init__(self, stream: TextIO | None, process: str) -> None:
+        self._stream = stream
+        self._common = {"logger": "keel.access", "process": process, "pid": os.getpid()}
+        self._logger = logger.bind(logger_name="keel.access")
+
+    def __call__(
+        self, request_id: str, method: str, path: str, status: int, duration_ms: float
+    ) -> None:
+        path = redact(path)
+        message = f"{method} {path} {status} {duration_ms}ms"
+        if self._stream is None:
+            self._logger.opt(capture=True).info(
+                message.replace("{", "{{").replace("}", "}}"),
+                request_id=request_id,
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=duration_ms,
+            )
+            return
+        document = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "level": "INFO",
+            "message": message,
+            **self._common,
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
+        self._stream.write(msgspec.json.encode(document).decode() + "\n")
+        self._stream.flush()
+
+
+# Set by configure_logging; the request middleware calls it.
+access_log = AccessLog(None, "api")
+
+
 def configure_logging(
     settings: Settings, *, process: str = "api", stream: TextIO | None = None
 ) -> None:
@@ -226,6 +271,9 @@ def configure_logging(
         path = settings.resolve_path(settings.log.startup_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         logger.add(path, format=_json_format, filter=_is_lifecycle, **file_options, **common)
+    global access_log  # noqa: PLW0603 - process-wide, like loguru's own sinks
+    fast = as_json and not settings.log.file and level in ("TRACE", "DEBUG", "INFO")
+    access_log = AccessLog(stream if fast else None, process)
     intercept_stdlib(logging.DEBUG if level in ("TRACE", "DEBUG") else logging.INFO)
     # SQLAlchemy's engine logger echoes statements at INFO; keep it at WARNING unless DB_ECHO.
     logging.getLogger("sqlalchemy.engine").setLevel(

@@ -12,8 +12,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from loguru import logger
-
+from keel import logging as keel_logging
 from keel.logging import request_id_var
 
 if TYPE_CHECKING:
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_access = logger.bind(logger_name="keel.access")
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -63,11 +61,10 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
             if self.access_log:
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                _access.info(
-                    "{method} {path} {status} {duration_ms}ms",
-                    request_id=request_id,
-                    method=scope["method"],  # type: ignore[typeddict-item]
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=duration_ms,
+                keel_logging.access_log(
+                    request_id,
+                    scope["method"],  # type: ignore[typeddict-item]
+                    scope["path"],
+                    status,
+                    duration_ms,
                 )
