@@ -12,8 +12,11 @@ from keel import __version__
 # Each module exposes ``register(subparsers)``; its parsers set ``handler=func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "keel.commands.config_cmd",
+    "keel.secrets.commands",
     "keel.gpu.commands",
     "keel.commands.serve_cmd",
+    "keel.db.commands",
+    "keel.tasks.commands",
 ]
 
 

@@ -165,7 +165,9 @@ def decrypt_bytes(
         parsed = load_encrypted(data, fmt)
         metadata = parse_metadata(require_metadata(parsed))
         if data_key is None:
-            data_key = recover_data_key(metadata, identities or Identities())
+            data_key = recover_data_key(
+                metadata, identities if identities is not None else Identities()
+            )
         cipher = ValueCipher(data_key)
         plain, digest = decrypt_branches(
             parsed.branches, cipher, metadata.rule, mac_only_encrypted=metadata.mac_only_encrypted

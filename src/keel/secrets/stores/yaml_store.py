@@ -214,8 +214,23 @@ _YAML11_WORDS = {
 }  # fmt: skip
 
 
+def _printable(ch: str) -> bool:
+    """yaml.v3's ``is_printable`` (no tab, nothing beyond the BMP)."""
+    code = ord(ch)
+    return (
+        code == 0x0A
+        or 0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
+    )
+
+
+def _all_printable(text: str) -> bool:
+    return all(_printable(ch) for ch in text)
+
+
 def _plain_ok(text: str) -> bool:
-    if not text or text != text.strip() or not text.isprintable():
+    if not text or text != text.strip() or "\n" in text or not _all_printable(text):
         return False
     if text[0] in _INDICATORS or text in _YAML11_WORDS:
         return False
@@ -240,7 +255,7 @@ def _double_quoted(text: str) -> str:
             out.append("\\r")
         elif 0xDC80 <= code <= 0xDCFF:  # a raw byte kept by surrogateescape
             out.append(f"\\x{code - 0xDC00:02X}")
-        elif ch.isprintable() and code != 0xFEFF:
+        elif _printable(ch):
             out.append(ch)
         elif code <= 0xFF:
             out.append(f"\\x{code:02X}")
@@ -255,9 +270,7 @@ def _double_quoted(text: str) -> str:
 def _literal_ok(text: str) -> bool:
     if "\n" not in text or text.startswith((" ", "\n")) or "\r" in text:
         return False
-    return all(ch.isprintable() or ch in "\n\t" for ch in text) and not any(
-        0xDC80 <= ord(ch) <= 0xDCFF for ch in text
-    )
+    return _all_printable(text)
 
 
 def scalar(value: Any) -> str:
@@ -276,7 +289,13 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _plain_ok(text):
         return text
-    if "\n" not in text and text.isprintable() and _resolves_to_str(text) and text.strip():
+    if (
+        "\n" not in text
+        and _all_printable(text)
+        and _resolves_to_str(text)
+        and text not in _YAML11_WORDS
+        and text.strip()
+    ):
         return "'" + text.replace("'", "''") + "'"
     return _double_quoted(text)
 
