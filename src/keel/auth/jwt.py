@@ -38,6 +38,8 @@ class TokenClaims:
     issued_at: int
     roles: tuple[str, ...]
     kid: str
+    # The username, for logs and /me (access tokens only; "" otherwise).
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ class JwtService:
         }
         self._clock = clock
 
-    def issue(self, subject: str, use: TokenUse, roles: Sequence[str] = ()) -> IssuedToken:
+    def issue(
+        self, subject: str, use: TokenUse, roles: Sequence[str] = (), name: str = ""
+    ) -> IssuedToken:
         key = self.ring.signing
         assert key.signer is not None  # the ring's signing key always has a signer
         now = int(self._clock())
@@ -89,10 +93,11 @@ class JwtService:
         }
         if use == "access":
             payload["roles"] = list(roles)
+            payload["name"] = name
         token = jose_jwt.encode(
             payload, key.signer, algorithm=key.algorithm, headers={"kid": key.kid}
         )
-        claims = TokenClaims(subject, jti, use, now + ttl, now, tuple(roles), key.kid)
+        claims = TokenClaims(subject, jti, use, now + ttl, now, tuple(roles), key.kid, name)
         return IssuedToken(token=token, claims=claims, expires_in=ttl)
 
     def verify(self, token: str, use: TokenUse) -> TokenClaims:
@@ -149,4 +154,7 @@ class JwtService:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise CredentialError("bad roles")
-        return TokenClaims(subject, jti, use, expires_at, issued_at, tuple(roles), kid)
+        name = claims.get("name", "")
+        if not isinstance(name, str):
+            raise CredentialError("bad name")
+        return TokenClaims(subject, jti, use, expires_at, issued_at, tuple(roles), kid, name)

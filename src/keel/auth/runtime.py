@@ -1,0 +1,88 @@
+"""Everything auth needs at run time, built once from settings (fails fast, naming the setting)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from loguru import logger
+
+from keel.auth.crypto import SecretCipher
+from keel.auth.errors import AuthConfigError
+from keel.auth.jwt import JwtService
+from keel.auth.keys import build_key_ring
+from keel.auth.ratelimit import FailureLimiter
+from keel.config import Settings
+from keel.config.sections.auth import AuthSettings
+from keel.logging import register_secret
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRuntime:
+    settings: AuthSettings
+    jwt: JwtService
+    cipher: SecretCipher
+    login_failures: FailureLimiter
+    signature_failures: FailureLimiter
+
+
+def _local_dev_value(settings: Settings, name: str) -> str:
+    """A stable per-checkout value for ``APP_ENV=local`` only (server and CLI agree on it)."""
+    seed = f"keel-local-dev-only:{name}:{settings.root}".encode()
+    return hashlib.sha256(seed).hexdigest()
+
+
+def _secret(settings: Settings, name: str, value: str) -> str:
+    if value:
+        return value
+    if settings.app.env == "local":
+        generated = _local_dev_value(settings, name)
+        register_secret(generated)
+        logger.warning("{} not set: using a development value (APP_ENV=local only)", name)
+        return generated
+    raise AuthConfigError(
+        f"{name}: required in APP_ENV={settings.app.env} "
+        f"(add it to secrets/{settings.app.env}.yaml, e.g. `keel secrets init`)"
+    )
+
+
+def build_runtime(settings: Settings) -> AuthRuntime:
+    auth = settings.auth
+    algorithm = auth.jwt_algorithm
+    secret_key = auth.jwt_secret_key.reveal()
+    if algorithm.startswith("HS"):
+        secret_key = _secret(settings, "JWT_SECRET_KEY", secret_key)
+    ring = build_key_ring(
+        algorithm=algorithm,
+        allowed_algorithms=list(auth.jwt_allowed_algorithms),
+        signing_key_id=auth.jwt_signing_key_id,
+        secret_key=secret_key,
+        private_key_pem=auth.jwt_private_key.reveal(),
+        verify_keys=auth.jwt_verify_keys.reveal(),
+        resolve_path=settings.resolve_path,
+    )
+    jwt = JwtService(
+        ring,
+        issuer=auth.jwt_issuer,
+        audience=auth.jwt_audience,
+        leeway_seconds=auth.jwt_leeway_seconds,
+        max_bytes=auth.jwt_max_bytes,
+        access_ttl_seconds=auth.jwt_expire_minutes * 60,
+        refresh_ttl_seconds=auth.jwt_refresh_expire_minutes * 60,
+    )
+    master = _secret(settings, "API_KEY_ENCRYPTION_KEY", auth.api_key_encryption_key.reveal())
+    try:
+        cipher = SecretCipher(master)
+    except ValueError as exc:
+        raise AuthConfigError(str(exc)) from None
+    return AuthRuntime(
+        settings=auth,
+        jwt=jwt,
+        cipher=cipher,
+        login_failures=FailureLimiter(
+            "login-user", auth.login_failures_per_user, auth.login_failure_window_seconds
+        ),
+        signature_failures=FailureLimiter(
+            "sig-key", auth.signature_failures_per_key, auth.signature_failure_window_seconds
+        ),
+    )

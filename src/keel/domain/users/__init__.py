@@ -1,0 +1,1 @@
+"""Users (people, JWT) and API keys (services, request signatures)."""

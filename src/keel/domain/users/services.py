@@ -1,0 +1,193 @@
+"""The rules: creating users and API keys, logging in, refreshing, logging out.
+
+Every failure a client can cause raises :class:`~keel.auth.errors.CredentialError` (401) or
+:class:`~keel.auth.errors.ThrottledError` (429); controllers turn them into generic responses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+from typing import Protocol
+
+from litestar.stores.base import Store
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.auth.atomic import add_if_absent
+from keel.auth.crypto import SecretCipher
+from keel.auth.errors import CredentialError
+from keel.auth.jwt import TokenClaims
+from keel.auth.runtime import AuthRuntime
+from keel.domain.users.models import ApiKey, User
+from keel.domain.users.passwords import hash_password, needs_rehash, verify_password
+from keel.domain.users.schemas import TokenPair
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+API_KEY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ADMIN_ROLE = "admin"
+
+
+class IdSource(Protocol):
+    def next_id(self) -> int: ...
+
+
+class AlreadyExistsError(Exception):
+    pass
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UserService:
+    def __init__(self, session: AsyncSession, ids: IdSource | None = None) -> None:
+        self.session = session
+        self.ids = ids
+
+    async def create(self, username: str, password: str, roles: list[str]) -> User:
+        if not USERNAME_PATTERN.fullmatch(username):
+            raise ValueError(
+                f"username {username!r}: 1-64 of letters, digits and . _ @ - "
+                "(starting with a letter or digit)"
+            )
+        assert self.ids is not None, "creating rows needs an id source"
+        now = _now()
+        user = User(
+            id=self.ids.next_id(),
+            username=username,
+            password_hash=hash_password(password),
+            roles=sorted(set(roles)),
+            is_active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(user)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            await self.session.rollback()
+            raise AlreadyExistsError(f"user {username!r} already exists") from None
+        return user
+
+    async def by_username(self, username: str) -> User | None:
+        result = await self.session.execute(select(User).where(User.username == username))
+        return result.scalar_one_or_none()
+
+    async def get_active(self, user_id: int) -> User | None:
+        user = await self.session.get(User, user_id)
+        return user if user is not None and user.is_active else None
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this password, or None (same work for every failure)."""
+        user = await self.by_username(username) if USERNAME_PATTERN.fullmatch(username) else None
+        if not verify_password(user.password_hash if user else None, password) or user is None:
+            return None
+        if not user.is_active:
+            return None
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+            user.updated_at = _now()
+        return user
+
+
+class ApiKeyService:
+    def __init__(
+        self, session: AsyncSession, cipher: SecretCipher, ids: IdSource | None = None
+    ) -> None:
+        self.session = session
+        self.cipher = cipher
+        self.ids = ids
+
+    async def create(self, name: str, roles: list[str]) -> tuple[ApiKey, str]:
+        """A new key and its secret; the secret is shown once and never retrievable again."""
+        if not API_KEY_NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"API key name {name!r}: 1-100 of letters, digits and . _ -")
+        assert self.ids is not None, "creating rows needs an id source"
+        key_id = "kk_" + secrets.token_urlsafe(15)
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey(
+            id=self.ids.next_id(),
+            key_id=key_id,
+            name=name,
+            secret_ciphertext=self.cipher.encrypt(key_id, secret),
+            roles=sorted(set(roles)),
+            is_active=True,
+            created_at=_now(),
+        )
+        self.session.add(key)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            await self.session.rollback()
+            raise AlreadyExistsError(f"API key {name!r} already exists") from None
+        return key, secret
+
+    async def find_active(self, key_id: str) -> ApiKey | None:
+        result = await self.session.execute(
+            select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.is_active.is_(True))
+        )
+        return result.scalar_one_or_none()
+
+
+class SessionService:
+    """Login, refresh and logout on top of the JWT service and the stores."""
+
+    def __init__(self, runtime: AuthRuntime, users: UserService) -> None:
+        self.runtime = runtime
+        self.users = users
+
+    def _pair(self, user: User) -> TokenPair:
+        jwt = self.runtime.jwt
+        access = jwt.issue(str(user.id), "access", roles=user.roles, name=user.username)
+        refresh = jwt.issue(str(user.id), "refresh")
+        return TokenPair(
+            access_token=access.token,
+            token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
+            expires_in=access.expires_in,
+            refresh_token=refresh.token,
+        )
+
+    async def login(self, username: str, password: str, limits: Store) -> TokenPair:
+        limiter = self.runtime.login_failures
+        identity = username.lower()
+        await limiter.check(limits, identity)
+        user = await self.users.authenticate(username, password)
+        if user is None:
+            await limiter.failed(limits, identity)
+            raise CredentialError("wrong username or password, or user inactive")
+        await limiter.reset(limits, identity)
+        return self._pair(user)
+
+    async def refresh(self, token: str, revoked: Store) -> TokenPair:
+        claims = self.runtime.jwt.verify(token, "refresh")
+        # One use per refresh token: the first caller marks it; a second use is refused.
+        if not await add_if_absent(revoked, claims.jti, self._ttl(claims)):
+            raise CredentialError("refresh token already used or revoked")
+        user = (
+            await self.users.get_active(int(claims.subject)) if claims.subject.isdigit() else None
+        )
+        if user is None:
+            raise CredentialError("user missing or inactive")
+        return self._pair(user)
+
+    async def logout(
+        self, user_id: int, access_jti: str, access_exp: int, refresh: str | None, revoked: Store
+    ) -> None:
+        leeway = self.runtime.settings.jwt_leeway_seconds
+        ttl = max(1, access_exp - int(time.time()) + leeway)
+        await revoked.set(access_jti, b"1", expires_in=ttl)
+        if refresh is None:
+            return
+        claims = self.runtime.jwt.verify(refresh, "refresh")
+        if claims.subject != str(user_id):
+            raise CredentialError("refresh token of another user")
+        await revoked.set(claims.jti, b"1", expires_in=self._ttl(claims))
+
+    def _ttl(self, claims: TokenClaims) -> int:
+        """Remember a revoked token until it would have expired anyway (plus the leeway)."""
+        leeway = self.runtime.settings.jwt_leeway_seconds
+        return max(1, claims.expires_at - int(time.time()) + leeway)
