@@ -45,7 +45,15 @@ class Component:
 
 
 # "module:function" entries; features append theirs here (order = start order).
-COMPONENT_FACTORIES: list[str] = []
+COMPONENT_FACTORIES: list[str] = [
+    "keel.db.component:component",
+    "keel.redis_client:component",
+    "keel.ids:component",
+    "keel.tasks.component:component",
+    "keel.domain.jobs.component:component",
+    # auth: routes, authentication middleware, security headers (no resources of its own).
+    "keel.domain.users.component:component",
+]
 
 
 def build_components(settings: Settings) -> list[Component]:

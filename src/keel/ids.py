@@ -39,11 +39,11 @@ class IdError(RuntimeError):
     """No id can be issued safely right now."""
 
 
-class ClockMovedBackwards(IdError):
+class ClockMovedBackwardsError(IdError):
     pass
 
 
-class NodeLeaseLost(IdError):
+class NodeLeaseLostError(IdError):
     pass
 
 
@@ -91,7 +91,7 @@ class Snowflake:
     def _wait_for_clock(self, now: int) -> int:
         behind = self._last_ms - now
         if behind > self.max_skew_ms:
-            raise ClockMovedBackwards(
+            raise ClockMovedBackwardsError(
                 f"system clock moved back {behind} ms (limit IDS_MAX_CLOCK_SKEW_MS="
                 f"{self.max_skew_ms}); refusing to issue ids that could repeat"
             )
@@ -103,9 +103,9 @@ class Snowflake:
     def next_id(self) -> int:
         with self._lock:
             if self._node_id is None:
-                raise NodeLeaseLost("no node id leased yet (is Redis reachable?)")
+                raise NodeLeaseLostError("no node id leased yet (is Redis reachable?)")
             if self._valid_until is not None and time.monotonic() > self._valid_until:
-                raise NodeLeaseLost(
+                raise NodeLeaseLostError(
                     f"node id {self._node_id} lease not renewed in time (is Redis reachable?)"
                 )
             now = self._clock()
@@ -178,13 +178,14 @@ class NodeLease:
     async def renew(self) -> bool:
         if self.node_id is None:
             return False
-        renewed = await self._redis.eval(_RENEW, 1, self._key(self.node_id), self.token,
-                                         self._ttl_ms)  # type: ignore[misc]
+        renewed = await self._redis.eval(
+            _RENEW, 1, self._key(self.node_id), self.token, self._ttl_ms
+        )
         return bool(renewed)
 
     async def release(self) -> None:
         if self.node_id is not None:
-            await self._redis.eval(_RELEASE, 1, self._key(self.node_id), self.token)  # type: ignore[misc]
+            await self._redis.eval(_RELEASE, 1, self._key(self.node_id), self.token)
             self.node_id = None
 
 
@@ -249,7 +250,7 @@ class IdsResource:
         self._lease = NodeLease(redis, self._settings.redis.key_prefix, self._ttl)
         try:
             await self._acquire()
-        except Exception as exc:  # noqa: BLE001 - keep trying in the background
+        except Exception as exc:
             if self._settings.redis.required_at_start:
                 raise
             logger.error("cannot lease a node id yet ({}); ids unavailable until then", exc)

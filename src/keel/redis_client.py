@@ -48,11 +48,11 @@ def make_client(settings: Settings) -> Redis:
     )
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailableError(Exception):
     pass
 
 
-async def ping_with_retries(client: Redis, settings: Settings) -> RedisUnavailable | None:
+async def ping_with_retries(client: Redis, settings: Settings) -> RedisUnavailableError | None:
     attempts = max(1, settings.redis.connect_retries)
     where = redis_where(settings)
     for attempt in range(1, attempts + 1):
@@ -60,17 +60,20 @@ async def ping_with_retries(client: Redis, settings: Settings) -> RedisUnavailab
             await client.ping()
         except (AuthenticationError, ResponseError) as exc:
             # NOAUTH / WRONGPASS: waiting does not fix a password.
-            return RedisUnavailable(f"Redis at {where} refused us: {describe_exception(exc)}")
+            return RedisUnavailableError(f"Redis at {where} refused us: {describe_exception(exc)}")
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             if attempt == attempts:
-                return RedisUnavailable(
+                return RedisUnavailableError(
                     f"Redis at {where} unreachable after {attempts} attempts: "
                     f"{describe_exception(exc)}"
                 )
             delay = backoff_delay(attempt)
             logger.warning(
-                "Redis at {} not reachable yet; retry {}/{} in {:.1f}s", where, attempt,
-                attempts - 1, delay,
+                "Redis at {} not reachable yet; retry {}/{} in {:.1f}s",
+                where,
+                attempt,
+                attempts - 1,
+                delay,
             )
             await asyncio.sleep(delay)
         else:

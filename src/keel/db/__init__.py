@@ -1,0 +1,1 @@
+"""The database: URL and engine per DB_TYPE, base model, migrations and the locked migrator."""

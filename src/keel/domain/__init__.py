@@ -1,0 +1,1 @@
+"""Business domains: one folder each (models, schemas, services, controllers)."""

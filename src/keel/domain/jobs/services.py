@@ -1,0 +1,355 @@
+"""The rules of jobs: accept (idempotently), read, page, cancel, and the worker's transitions.
+
+The job row is the source of truth. Every transition is one conditional UPDATE (``WHERE
+status = ...``), so two workers holding the same message, or a redelivered message, can never
+both run a job or both record its outcome: delivery is at-least-once, effect is once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keel.domain.jobs.kinds import Effect, get_kind
+from keel.domain.jobs.models import TERMINAL, Job, JobStatus
+from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
+from keel.ids import Snowflake
+
+jobs: Table = Job.__table__  # type: ignore[assignment]
+Enqueue = Callable[[int, str], Awaitable[None]]
+MAX_PAGE = 200
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+class JobConflictError(Exception):
+    """The job is not in a state that allows the operation (e.g. cancelling a running job)."""
+
+
+class EnqueueFailedError(Exception):
+    """The broker did not take the message; the job was not accepted."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def to_view(row: Row[Any] | Any) -> JobView:
+    return JobView(
+        id=str(row.id),
+        kind=row.kind,
+        queue=row.queue,
+        status=row.status,
+        payload=row.payload,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        result=row.result,
+        error=row.error,
+        idempotency_key=row.idempotency_key,
+        worker_id=row.worker_id,
+        created_at=_aware(row.created_at),
+        started_at=_aware(row.started_at),
+        finished_at=_aware(row.finished_at),
+    )
+
+
+def _aware(value: dt.datetime | None) -> Any:
+    # Core SELECTs on SQLite/MySQL may hand back naive UTC datetimes.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def parse_job_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise JobNotFoundError(f"job id {text!r} is not a number") from None
+    if not 0 < value < 2**63:
+        raise JobNotFoundError(f"job id {text!r} is out of range")
+    return value
+
+
+class JobService:
+    """API side: accept, read, page, cancel."""
+
+    def __init__(
+        self, engine: AsyncEngine, ids: Snowflake, enqueue: Enqueue, max_attempts: int
+    ) -> None:
+        self._engine = engine
+        self._ids = ids
+        self._enqueue = enqueue
+        self._max_attempts = max_attempts
+
+    async def _by_key(self, key: str) -> Row[Any] | None:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(jobs).where(jobs.c.idempotency_key == key))
+            return result.first()
+
+    async def create(
+        self, kind_name: str, payload: dict[str, Any], idempotency_key: str | None = None
+    ) -> JobAccepted:
+        kind = get_kind(kind_name)
+        kind.parse(payload)  # raises InvalidPayloadError before anything is stored
+        if idempotency_key is not None:
+            existing = await self._by_key(idempotency_key)
+            if existing is not None:
+                return JobAccepted(
+                    id=str(existing.id),
+                    status=existing.status,
+                    queue=existing.queue,
+                    created=False,
+                )
+        job_id = self._ids.next_id()
+        values = {
+            "id": job_id,
+            "kind": kind.name,
+            "queue": kind.queue,
+            "payload": payload,
+            "status": JobStatus.QUEUED.value,
+            "attempts": 0,
+            "max_attempts": self._max_attempts,
+            "idempotency_key": idempotency_key,
+            "created_at": _now(),
+        }
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(jobs.insert().values(**values))
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = await self._by_key(idempotency_key)  # lost a race for the same key
+            if existing is None:
+                raise
+            return JobAccepted(
+                id=str(existing.id), status=existing.status, queue=existing.queue, created=False
+            )
+        try:
+            await self._enqueue(job_id, kind.queue)
+        except Exception as exc:
+            # Not accepted after all: drop the row so no job waits for a message never sent.
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    delete(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED)
+                )
+            raise EnqueueFailedError(f"the job queue is unavailable: {type(exc).__name__}") from exc
+        return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
+
+    async def get(self, job_id: int) -> JobView:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        if row is None:
+            raise JobNotFoundError(f"job {job_id} not found")
+        return to_view(row)
+
+    async def page(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        cursor: int | None = None,
+    ) -> JobPage:
+        limit = max(1, min(limit, MAX_PAGE))
+        query = select(jobs).order_by(jobs.c.id.desc()).limit(limit + 1)
+        if status:
+            query = query.where(jobs.c.status == status)
+        if kind:
+            query = query.where(jobs.c.kind == kind)
+        if cursor is not None:
+            query = query.where(jobs.c.id < cursor)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return JobPage(
+            items=[to_view(row) for row in rows],
+            next_cursor=str(rows[-1].id) if more and rows else None,
+        )
+
+    async def cancel(self, job_id: int) -> JobView:
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED)
+                .values(status=JobStatus.CANCELLED.value, finished_at=_now())
+            )
+        view = await self.get(job_id)
+        if changed.rowcount == 0:
+            raise JobConflictError(
+                f"job {job_id} is {view.status}; only queued jobs can be cancelled"
+            )
+        return view
+
+    async def stale_queued(self, older_than: dt.timedelta, limit: int = 500) -> Sequence[Any]:
+        """Queued jobs waiting longer than ``older_than`` (their message may be lost)."""
+        cutoff = _now() - older_than
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(jobs.c.id, jobs.c.queue)
+                .where(
+                    jobs.c.status == JobStatus.QUEUED,
+                    jobs.c.created_at < cutoff,
+                    or_(jobs.c.run_after.is_(None), jobs.c.run_after < cutoff),
+                )
+                .order_by(jobs.c.id)
+                .limit(limit)
+            )
+            return result.all()
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"  # this worker now runs the job
+    MISSING = "missing"  # no such row (never accepted)
+    TERMINAL = "terminal"  # already finished: a redelivery
+    RUNNING = "running"  # another worker holds it
+    LOST_RACE = "lost_race"  # another worker claimed it first
+    NOT_YET = "not_yet"  # waiting out a retry backoff
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: Claim
+    job: Any | None = None  # the row, when claimed
+    owner: str | None = None  # the worker holding it, when RUNNING
+    wait_s: float = 0.0  # when NOT_YET
+
+
+class JobTransitions:
+    """Worker side: claim, take over, and record the outcome, each conditional on the row."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._returning = bool(engine.dialect.update_returning)
+
+    async def claim(self, job_id: int, worker_id: str) -> ClaimResult:
+        now = _now()
+        condition = and_(
+            jobs.c.id == job_id,
+            jobs.c.status == JobStatus.QUEUED,
+            or_(jobs.c.run_after.is_(None), jobs.c.run_after <= now),
+        )
+        values = {
+            "status": JobStatus.RUNNING.value,
+            "worker_id": worker_id,
+            "attempts": jobs.c.attempts + 1,
+            "started_at": now,
+        }
+        async with self._engine.begin() as conn:
+            if self._returning:
+                row = (
+                    await conn.execute(update(jobs).where(condition).values(values).returning(jobs))
+                ).first()
+            else:
+                changed = await conn.execute(update(jobs).where(condition).values(values))
+                row = None
+                if changed.rowcount == 1:
+                    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+            if row is not None:
+                return ClaimResult(Claim.CLAIMED, job=row)
+            current = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        return self._why_not(current, worker_id)
+
+    @staticmethod
+    def _why_not(row: Any | None, worker_id: str) -> ClaimResult:
+        if row is None:
+            return ClaimResult(Claim.MISSING)
+        if row.status in TERMINAL:
+            return ClaimResult(Claim.TERMINAL)
+        if row.status == JobStatus.RUNNING:
+            return ClaimResult(Claim.RUNNING, owner=row.worker_id)
+        run_after = _aware(row.run_after)
+        if run_after is not None and run_after > _now():
+            return ClaimResult(Claim.NOT_YET, wait_s=(run_after - _now()).total_seconds())
+        return ClaimResult(Claim.LOST_RACE)
+
+    async def take_over(self, job_id: int, dead_owner: str | None, worker_id: str) -> ClaimResult:
+        """Claim a job whose worker died mid-run (its message was reclaimed)."""
+        now = _now()
+        owner_match = (
+            jobs.c.worker_id.is_(None) if dead_owner is None else jobs.c.worker_id == dead_owner
+        )
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING, owner_match)
+                .values(worker_id=worker_id, attempts=jobs.c.attempts + 1, started_at=now)
+            )
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        if changed.rowcount == 1:
+            logger.warning("job {} taken over from dead worker {}", job_id, dead_owner)
+            return ClaimResult(Claim.CLAIMED, job=row)
+        return self._why_not(row, worker_id)
+
+    async def succeed(
+        self, job_id: int, worker_id: str, result: Any, effects: Sequence[Effect] = ()
+    ) -> bool:
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.status == JobStatus.RUNNING,
+                    jobs.c.worker_id == worker_id,
+                )
+                .values(
+                    status=JobStatus.SUCCEEDED.value,
+                    result=result,
+                    error=None,
+                    finished_at=_now(),
+                )
+            )
+            if changed.rowcount != 1:
+                return False
+            for effect in effects:
+                await effect(conn)
+        return True
+
+    async def fail(self, job_id: int, worker_id: str, error: str) -> bool:
+        return await self._finish(
+            job_id,
+            worker_id,
+            status=JobStatus.FAILED.value,
+            error=error[:4000],
+            finished_at=_now(),
+        )
+
+    async def retry_later(self, job_id: int, worker_id: str, error: str, delay: float) -> bool:
+        return await self._finish(
+            job_id,
+            worker_id,
+            status=JobStatus.QUEUED.value,
+            error=error[:4000],
+            worker_id=None,
+            run_after=_now() + dt.timedelta(seconds=delay),
+        )
+
+    async def _finish(self, job_id: int, owner: str, **values: Any) -> bool:
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.status == JobStatus.RUNNING,
+                    jobs.c.worker_id == owner,
+                )
+                .values(**values)
+            )
+        return bool(changed.rowcount == 1)
+
+    async def counts(self) -> dict[str, int]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+            ).all()
+        return {row[0]: int(row[1]) for row in rows}

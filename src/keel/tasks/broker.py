@@ -1,0 +1,171 @@
+"""The broker: taskiq-redis ``RedisStreamBroker`` (one stream per queue), or in-process.
+
+:class:`KeelStreamBroker` keeps taskiq-redis' stream layout and ack semantics and makes its
+listener survive what production does to it:
+
+- it reconnects (with backoff) when Redis restarts, and re-creates the consumer group when the
+  restart lost it (``NOGROUP``);
+- it looks for messages a dead worker left unacknowledged every ``WORKER_RECLAIM_INTERVAL``
+  seconds, also while idle (upstream only does so after a read returned new messages), under a
+  lock that expires after ``WORKER_UNACK_LOCK_TIMEOUT`` so a killed worker cannot block it;
+- its group starts at the beginning of the stream (id ``0``), so a group re-created after a
+  restart still sees messages added meanwhile (duplicates are harmless: execution is
+  idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+from keel.config import Settings
+from keel.stores import redis_url
+
+CONSUMER_GROUP = "keel-workers"
+RUN_JOB_TASK = "keel.run_job"
+
+
+def stream_name(settings: Settings, queue: str) -> str:
+    return f"{settings.redis.key_prefix}:jobs:{queue}"
+
+
+class KeelStreamBroker(RedisStreamBroker):
+    def __init__(
+        self, url: str, streams: Sequence[str], *, reclaim_interval: float, **kwargs: Any
+    ) -> None:
+        first, *others = streams
+        super().__init__(
+            url,
+            queue_name=first,
+            additional_streams={name: ">" for name in others},
+            consumer_group_name=CONSUMER_GROUP,
+            consumer_id="0",
+            **kwargs,
+        )
+        self.streams = list(streams)
+        self.reclaim_interval = reclaim_interval
+
+    async def _declare_consumer_group(self) -> None:
+        async with Redis(connection_pool=self.connection_pool) as conn:
+            for stream in self.streams:
+                try:
+                    await conn.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+    def _message(self, stream: Any, msg_id: Any, fields: Any) -> AckableMessage:
+        return AckableMessage(
+            data=fields[b"data"], ack=self._ack_generator(id=msg_id, queue_name=stream)
+        )
+
+    async def _reclaim(self, conn: Redis, stream: str) -> list[AckableMessage]:
+        """Take over messages idle longer than ``idle_timeout`` (their worker died)."""
+        lock = conn.lock(
+            f"{stream}:autoclaim-lock",
+            timeout=self.unacknowledged_lock_timeout,
+            blocking=False,
+        )
+        if not await lock.acquire():
+            return []
+        try:
+            reply = await conn.xautoclaim(
+                stream,
+                CONSUMER_GROUP,
+                self.consumer_name,
+                min_idle_time=self.idle_timeout,
+                start_id="0-0",
+                count=self.unacknowledged_batch_size,
+            )
+        finally:
+            # Expired meanwhile (a slow claim): nothing to release.
+            with contextlib.suppress(Exception):
+                await lock.release()
+        claimed = reply[1] if len(reply) > 1 else []
+        messages = []
+        for msg_id, fields in claimed:
+            if not fields:  # trimmed from the stream: nothing left to run
+                await conn.xack(stream, CONSUMER_GROUP, msg_id)
+                continue
+            messages.append(self._message(stream, msg_id, fields))
+        if messages:
+            logger.warning("reclaimed {} unacknowledged message(s) from {}", len(messages), stream)
+        return messages
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        streams: dict[Any, Any] = {stream: ">" for stream in self.streams}
+        next_reclaim = 0.0
+        failures = 0
+        while True:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as conn:
+                    while True:
+                        fetched: Any = await conn.xreadgroup(
+                            CONSUMER_GROUP,
+                            self.consumer_name,
+                            streams,
+                            block=self.block,
+                            count=self.count,
+                        )
+                        if failures:
+                            logger.info("broker connection restored")
+                            failures = 0
+                        for stream, entries in fetched or []:
+                            for msg_id, fields in entries:
+                                yield self._message(stream, msg_id, fields)
+                        if time.monotonic() >= next_reclaim:
+                            next_reclaim = time.monotonic() + self.reclaim_interval
+                            for stream in self.streams:
+                                for message in await self._reclaim(conn, stream):
+                                    yield message
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("consumer group missing (Redis lost its data?); re-creating it")
+                await self._redeclare()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                failures += 1
+                delay = min(5.0, 0.1 * 2 ** min(failures, 6))
+                logger.warning("broker connection lost ({}); retrying in {:.1f}s", exc, delay)
+                await asyncio.sleep(delay)
+                await self._redeclare()
+
+    async def _redeclare(self) -> None:
+        # Still down: the next read fails and we wait again.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+            await self._declare_consumer_group()
+
+
+def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
+    """The broker for these queues (the API kicks to any queue by label)."""
+    if settings.redis.backend == "memory":
+        return InMemoryBroker(max_async_tasks=settings.worker.max_async_tasks)
+    worker = settings.worker
+    url = redis_url(settings)
+    broker = KeelStreamBroker(
+        url,
+        [stream_name(settings, queue) for queue in queues],
+        reclaim_interval=worker.reclaim_interval,
+        idle_timeout=int(worker.idle_timeout * 1000),
+        unacknowledged_lock_timeout=worker.unacknowledged_lock_timeout,
+        maxlen=worker.stream_maxlen,
+        xread_count=worker.fetch_count,
+        xread_block=1000,
+        socket_connect_timeout=settings.redis.connect_timeout,
+        health_check_interval=15,
+    )
+    backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(
+        url, result_ex_time=worker.result_ttl, prefix_str=f"{settings.redis.key_prefix}:results"
+    )
+    return broker.with_result_backend(backend)
