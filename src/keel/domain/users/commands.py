@@ -1,0 +1,153 @@
+"""``keel users create USERNAME [--admin]`` and ``keel apikeys create NAME``.
+
+Passwords never come from argv (other users see it in ``ps``, shells keep it in history): they
+are read from a prompt, or from ``--password-file FILE`` (``-`` = one line on stdin). An API
+key's secret is printed once, at creation; only its ciphertext is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from litestar.datastructures import State
+from loguru import logger
+
+from keel.auth.errors import AuthConfigError
+from keel.config import ENVIRONMENTS, ConfigError, Settings, load
+from keel.domain.users.passwords import password_problem
+from keel.domain.users.services import ADMIN_ROLE, AlreadyExistsError, ApiKeyService, UserService
+from keel.lifecycle import ResourceStack, StartupError
+
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """One line for stderr; exit code 1."""
+
+
+def register(subparsers: Any) -> None:
+    users = subparsers.add_parser("users", help="manage users (people who log in)")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = users_sub.add_parser("create", help="create a user (password from prompt or file)")
+    create.add_argument("username")
+    create.add_argument("--admin", action="store_true", help="give the user the admin role")
+    create.add_argument(
+        "--password-file",
+        type=Path,
+        help="read the password from this file ('-' = stdin); default: prompt twice",
+    )
+    create.add_argument("--env", choices=ENVIRONMENTS, help="default: $APP_ENV or local")
+    create.set_defaults(handler=run_users_create)
+
+    apikeys = subparsers.add_parser("apikeys", help="manage API keys (services that sign requests)")
+    apikeys_sub = apikeys.add_subparsers(dest="apikeys_command", metavar="ACTION", required=True)
+    key = apikeys_sub.add_parser("create", help="create an API key; prints its secret once")
+    key.add_argument("name")
+    key.add_argument("--role", action="append", default=[], help="a role for the key (repeat)")
+    key.add_argument("--json", action="store_true", help="print {key_id, secret, name} as JSON")
+    key.add_argument("--env", choices=ENVIRONMENTS, help="default: $APP_ENV or local")
+    key.set_defaults(handler=run_apikeys_create)
+
+
+def read_password(path: Path | None) -> str:
+    if path is not None:
+        try:
+            text = sys.stdin.readline() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read --password-file {path}: {exc.strerror}") from None
+        password = text.rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "no terminal to prompt on: use --password-file FILE (or - for stdin)"
+            )
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CommandError("the two passwords differ")
+    problem = password_problem(password)
+    if problem is not None:
+        raise CommandError(problem)
+    return password
+
+
+async def _with_resources(settings: Settings, work: Callable[[State], Awaitable[T]]) -> T:
+    """Start what creating rows needs (database, Redis for the id lease, ids), run, stop."""
+    from keel.db.component import component as database
+    from keel.ids import component as ids
+    from keel.redis_client import component as redis
+
+    resources = [
+        r for c in (database(settings), redis(settings), ids(settings)) for r in c.resources
+    ]
+    stack = ResourceStack(resources)
+    state = State()
+    await stack.start(state)
+    try:
+        return await work(state)
+    finally:
+        await stack.stop()
+
+
+def _run(env: str | None, work: Callable[[Settings], T]) -> int:
+    # Only problems on stderr: the output is the one line (or the key) the operator needs.
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    try:
+        work(load(env))
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    except (CommandError, AlreadyExistsError, AuthConfigError, StartupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_users_create(args: argparse.Namespace) -> int:
+    def work(settings: Settings) -> None:
+        password = read_password(args.password_file)
+        roles = [ADMIN_ROLE] if args.admin else []
+
+        async def create(state: State) -> tuple[int, list[str]]:
+            async with state.db_sessions() as session:
+                user = await UserService(session, state.ids).create(args.username, password, roles)
+                await session.commit()
+                return user.id, list(user.roles)
+
+        user_id, user_roles = asyncio.run(_with_resources(settings, create))
+        print(f"created user {args.username} (id {user_id}, roles: {', '.join(user_roles) or '-'})")
+
+    return _run(args.env, work)
+
+
+def run_apikeys_create(args: argparse.Namespace) -> int:
+    def work(settings: Settings) -> None:
+        from keel.auth.runtime import build_runtime
+
+        cipher = build_runtime(settings).cipher
+
+        async def create(state: State) -> tuple[str, str]:
+            async with state.db_sessions() as session:
+                key, secret = await ApiKeyService(session, cipher, state.ids).create(
+                    args.name, list(args.role)
+                )
+                await session.commit()
+                return key.key_id, secret
+
+        key_id, secret = asyncio.run(_with_resources(settings, create))
+        if args.json:
+            print(json.dumps({"name": args.name, "key_id": key_id, "secret": secret}))
+            return
+        print(f"created API key {args.name}")
+        print(f"key id: {key_id}")
+        print(f"secret: {secret}")
+        print("The secret is shown only now; store it in the client's secret store.")
+
+    return _run(args.env, work)
