@@ -25,7 +25,7 @@ step() { printf '%-58s' "$1"; }
 pass() { echo "ok"; }
 fail() {
   echo "FAILED"
-  printf '%s\n' "$@" | sed 's/^/    /' >&2
+  printf '%s\n' "$@" | sed 's/^/    /'
   failed=1
 }
 

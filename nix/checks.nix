@@ -71,7 +71,7 @@ let
           tar -tf "img/$layer"
         done | sed 's|^\./||' | sort -u > files
         grep -qx 'tmp/' files || { echo "image ${variant}: no /tmp" >&2; exit 1; }
-        grep -qx 'etc/ssl/certs/ca-bundle.crt' files || { echo "image ${variant}: no CA bundle" >&2; exit 1; }
+        grep -qx 'etc/ssl/certs/ca-certificates.crt' files || { echo "image ${variant}: no CA bundle" >&2; exit 1; }
         if grep -E '^(usr/)?s?bin/(sh|bash|dash|ash|busybox|apt|apt-get|dpkg|nix|nix-env|pip|pip3)$' files; then
           echo "image ${variant}: a shell or package manager is reachable at the image root" >&2
           exit 1

@@ -6,13 +6,14 @@
 # Only `lib.optionals` and `lib.optionalAttrs` are used from lib (the stub provides those).
 #
 # Contract shared with the Containerfile: numeric user 10001, entrypoint `keel`, default verb
-# `serve`, port 8000, healthcheck `keel healthcheck api`, writes only to /tmp and the log volume.
+# `serve`, port 8000, healthcheck `keel healthcheck api`, writes only to /tmp and the log volume /var/log/keel.
 {
   lib,
   dockerTools,
   # The runtime virtualenv (uv2nix `mkVirtualEnv`, no dev group); provides bin/keel.
   venv,
-  # Store path holding app/configs (the per-env app.env files); KEEL_ROOT points at /app.
+  # Store path holding app/configs (per-env app.env) and app/secrets (SOPS-encrypted per-env
+  # files, never keys); KEEL_ROOT points at /app, as in the Containerfile.
   appRoot,
   tzdata,
   name,
@@ -44,6 +45,8 @@ let
   };
 
   zoneinfo = "${tzdata}/share/zoneinfo";
+  logDir = "/var/log/keel";
+  created = "1970-01-01T00:00:01Z";
 
   baseEnv = [
     # Only the venv: no /bin, no shell, no package manager on PATH.
@@ -52,7 +55,10 @@ let
     "KEEL_ROOT=/app"
     "HTTP_HOST=0.0.0.0"
     "HTTP_PORT=${toString port}"
-    "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
+    "LANG=C.UTF-8"
+    "TMPDIR=/tmp"
+    # dockerTools.caCertificates links the bundle under the Debian name too (as the Containerfile).
+    "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
     "TZDIR=${zoneinfo}"
     "PYTHONTZPATH=${zoneinfo}"
     "PYTHONUNBUFFERED=1"
@@ -72,7 +78,7 @@ dockerTools.buildLayeredImage {
 
   # The dockerTools default, stated so nobody "fixes" it to "now": a fixed creation time keeps
   # the image bit-reproducible (same flake.lock + uv.lock -> same image digest).
-  created = "1970-01-01T00:00:01Z";
+  inherit created;
 
   # One layer per store path, most depended-on first: Python and the wheels land in layers of
   # their own that change only with uv.lock and are shared between the CPU and GPU images.
@@ -88,13 +94,13 @@ dockerTools.buildLayeredImage {
 
   # Runs in the image root before it is packed (mode bits survive, ownership does not).
   extraCommands = ''
-    mkdir -p tmp .${home}
+    mkdir -p tmp .${home} .${logDir}
     chmod 1777 tmp
   '';
 
   # Ownership needs fakeroot; no fakechroot (it breaks chown) and no shadowSetup.
   fakeRootCommands = ''
-    chown ${ids} .${home}
+    chown ${ids} .${home} .${logDir}
     chmod 0750 .${home}
   '';
 
@@ -107,6 +113,10 @@ dockerTools.buildLayeredImage {
     ExposedPorts = {
       "${toString port}/tcp" = { };
     };
+    # Log files (LOG_FILE) go to a volume; a fresh named volume inherits the 10001 ownership.
+    Volumes = {
+      "${logDir}" = { };
+    };
     # The app's own health client: no curl, no shell (exec form).
     Healthcheck = {
       Test = [
@@ -115,9 +125,9 @@ dockerTools.buildLayeredImage {
         "healthcheck"
         "api"
       ];
-      Interval = seconds 30;
+      Interval = seconds 10;
       Timeout = seconds 5;
-      StartPeriod = seconds 20;
+      StartPeriod = seconds 30;
       Retries = 3;
     };
     Labels = {
@@ -127,6 +137,7 @@ dockerTools.buildLayeredImage {
         + (if gpu then " (NVIDIA GPU variant)" else "");
       "org.opencontainers.image.version" = version;
       "org.opencontainers.image.revision" = revision;
+      "org.opencontainers.image.created" = created;
       "org.opencontainers.image.licenses" = "Apache-2.0";
       "org.opencontainers.image.ref.name" = "${name}:${tag}";
     }

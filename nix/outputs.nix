@@ -20,7 +20,7 @@ let
 
   # The commit the flake was built from; "dirty" for an uncommitted tree (nix build warns).
   revision = self.rev or self.dirtyRev or "dirty";
-  source = pyproject.project.urls.Source or null;
+  source = settings.image.source or null;
 
   # Where the NVIDIA container toolkit mounts driver libraries on each architecture.
   gpuLibraryDirs = {
@@ -55,16 +55,34 @@ let
         workspaceRoot = ../.;
       };
 
-      # KEEL_ROOT inside the image: the per-env app.env files (no secrets: those arrive as
-      # compose secrets at run time).
+      # KEEL_ROOT inside the image, as the Containerfile lays it out: configs/<env>/app.env and
+      # the SOPS-encrypted secrets/<env>.yaml. Never a key or a decrypted file: only *.yaml
+      # directly under secrets/ (the age key arrives at run time as a file).
       configs = builtins.path {
         path = ../configs;
         name = "keel-configs";
       };
-      appRoot = pkgs.runCommand "keel-app-root" { } ''
-        mkdir -p $out/app
-        cp -r ${configs} $out/app/configs
-      '';
+      encryptedSecrets = builtins.path {
+        path = ../secrets;
+        name = "keel-secrets";
+        filter =
+          path: type:
+          type == "regular"
+          && builtins.match "[^/]+\\.ya?ml" (baseNameOf path) != null
+          && builtins.match ".*(dec|plain|key).*" (baseNameOf path) == null;
+      };
+      appRoot = pkgs.runCommand "keel-app-root" { } (
+        ''
+          mkdir -p $out/app/secrets
+          cp -r ${configs} $out/app/configs
+        ''
+        + (
+          if builtins.pathExists ../secrets then
+            "cp -r ${encryptedSecrets}/. $out/app/secrets/\n"
+          else
+            ""
+        )
+      );
 
       mkImage =
         gpu:

@@ -106,7 +106,7 @@ let
           msg = "PATH is the venv's bin only";
         }
         {
-          ok = envValue env "SSL_CERT_FILE" == "/etc/ssl/certs/ca-bundle.crt";
+          ok = envValue env "SSL_CERT_FILE" == "/etc/ssl/certs/ca-certificates.crt";
           msg = "SSL_CERT_FILE points at the CA bundle";
         }
         {
