@@ -43,3 +43,14 @@ fmt: venv ## format and auto-fix
 .PHONY: bench
 bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth); figures on stdout
 	$(UV) run --frozen python -m bench
+
+# --- nix ---
+.PHONY: image image-gpu check-nix
+image: ## build the OCI image with Nix (nix build .#image) and docker load it as keel:latest
+	nix/build-image.sh image
+
+image-gpu: ## the NVIDIA variant with Nix (nix build .#image-gpu), loaded as keel:gpu
+	nix/build-image.sh image-gpu
+
+check-nix: ## offline Nix checks: parse, fromTOML uv.lock, flake.lock, image policy, contract
+	nix/check-offline.sh

@@ -63,7 +63,17 @@ else
   fail "flake.lock: $out"
 fi
 
-# 4./5. The flake evaluated against stub inputs: output shape, then the image policy for both
+# 4. Nix itself reads flake.nix with flake.lock and needs no lock update (a missing input or a
+#    follows the lock does not record makes it try to fetch, which fails offline).
+step "nix flake metadata --no-update-lock-file"
+if out=$(nix flake metadata --no-update-lock-file --json . 2>&1); then
+  pass
+else
+  fail "flake.lock does not match the inputs in flake.nix (run \`nix flake lock\` on a Nix host):" \
+    "$(tail -n 3 <<<"$out")"
+fi
+
+# 5./6. The flake evaluated against stub inputs: output shape, then the image policy for both
 #       variants on both systems (nix/tests/*.nix list what they assert).
 for test in flake-outputs image-policy; do
   step "nix/tests/$test.nix"
@@ -78,7 +88,7 @@ for test in flake-outputs image-policy; do
   fi
 done
 
-# 6. The Python side: wheel coverage from uv.lock, flake.lock vs flake.nix inputs, and the image
+# 7. The Python side: wheel coverage from uv.lock, flake.lock vs flake.nix inputs, and the image
 #    contract against the Containerfile.
 step "pytest tests/unit/nix"
 if command -v uv >/dev/null 2>&1; then
