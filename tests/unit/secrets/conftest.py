@@ -72,7 +72,7 @@ def sops() -> SopsRunner:
         *args: str,
         key: AgeKey | None = None,
         keys: Sequence[AgeKey] = (),
-        input: bytes | None = None,  # noqa: A002
+        input: bytes | None = None,
         check: bool = True,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[bytes]:

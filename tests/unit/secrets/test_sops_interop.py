@@ -136,10 +136,13 @@ def test_types_survive_the_round_trip(age_key: Any) -> None:
         assert f"type:{kind}]" in text
     assert "hex_unencrypted: 16" in text
     tree = decrypt_bytes(encrypted, "yaml", identities=age_key.identities()).tree()
-    assert tree["int"] == 42 and tree["float"] == 3.14 and tree["bool_false"] is False
+    assert tree["int"] == 42
+    assert tree["float"] == 3.14
+    assert tree["bool_false"] is False
     assert tree["time"] == "2024-02-29T10:11:12.5+07:00"
     assert tree["date"] == "2024-02-29T00:00:00Z"
-    assert tree["yes"] == "yes" and tree["quoted_true"] == "true"
+    assert tree["yes"] == "yes"
+    assert tree["quoted_true"] == "true"
     assert tree["nested"]["list"] == ["x", 1, {"k": "v"}, ["a", "b"]]
 
 

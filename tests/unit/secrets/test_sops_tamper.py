@@ -55,8 +55,10 @@ def _refused(path: Path, key: Any, error: type[Exception], pattern: str) -> str:
     with pytest.raises(error, match=pattern) as info:
         decrypt_file(path, identities=key.identities())
     message = str(info.value)
-    assert str(path) in message and "\n" not in message
-    assert "first-value" not in message and "second-value" not in message
+    assert str(path) in message
+    assert "\n" not in message
+    assert "first-value" not in message
+    assert "second-value" not in message
     return message
 
 
@@ -89,7 +91,8 @@ def test_swapped_values_are_refused(encrypted: Path, age_key: Any) -> None:
     text = encrypted.read_text()
     first = re.search(r"DB_PASSWORD: (ENC\[.*\])", text)
     second = re.search(r"REDIS_PASSWORD: (ENC\[.*\])", text)
-    assert first and second
+    assert first
+    assert second
     swapped = (
         text.replace(first.group(1), "@@FIRST@@")
         .replace(second.group(1), first.group(1))
@@ -148,7 +151,9 @@ def test_no_identity_lists_recipients_and_places_looked(encrypted: Path, age_key
     assert age_key.recipient[:16] in message
     assert (
         "SOPS_AGE_KEY_FILE (unset)" in message
-        and "/nonexistent/.config/sops/age/keys.txt" in message
+    )
+    assert (
+        "/nonexistent/.config/sops/age/keys.txt" in message
     )
 
 
@@ -168,7 +173,7 @@ def test_no_creation_rule_for_the_path(tmp_path: Path) -> None:
     (tmp_path / ".sops.yaml").write_text(
         "creation_rules:\n  - path_regex: ^other\\.yaml$\n    age: age1x\n"
     )
-    with pytest.raises(ConfigRuleError, match="no creation rule matches 'mine.yaml'"):
+    with pytest.raises(ConfigRuleError, match=r"no creation rule matches 'mine\.yaml'"):
         rule_for(tmp_path / "mine.yaml")
 
 
