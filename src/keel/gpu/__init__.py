@@ -4,6 +4,15 @@ Importing this package never touches NVML or gpustat; :func:`snapshot` does, and
 """
 
 from keel.gpu.model import Gpu, GpuProcess, GpuSnapshot
-from keel.gpu.snapshot import NO_GPU_MESSAGE, has_gpu, snapshot
+from keel.gpu.snapshot import NO_GPU_MESSAGE, NoGpuError, has_gpu, require_gpu, snapshot
 
-__all__ = ["NO_GPU_MESSAGE", "Gpu", "GpuProcess", "GpuSnapshot", "has_gpu", "snapshot"]
+__all__ = [
+    "NO_GPU_MESSAGE",
+    "Gpu",
+    "GpuProcess",
+    "GpuSnapshot",
+    "NoGpuError",
+    "has_gpu",
+    "require_gpu",
+    "snapshot",
+]

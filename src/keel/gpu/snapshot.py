@@ -56,6 +56,23 @@ def has_gpu(settings: Settings) -> bool:
     return snapshot(settings).has_usable_gpu
 
 
+class NoGpuError(RuntimeError):
+    """Raised by :func:`require_gpu`; the message starts with "no NVIDIA GPU visible"."""
+
+    def __init__(self, snap: GpuSnapshot) -> None:
+        reason = snap.reason or "; ".join(f"GPU {gpu.index}: {gpu.error}" for gpu in snap.gpus)
+        super().__init__(f"{NO_GPU_MESSAGE} on {snap.hostname}: {reason}")
+        self.snapshot = snap
+
+
+def require_gpu(settings: Settings) -> GpuSnapshot:
+    """The snapshot, or :class:`NoGpuError` when no device is usable (``gpu.probe``, startup)."""
+    snap = snapshot(settings)
+    if not snap.has_usable_gpu:
+        raise NoGpuError(snap)
+    return snap
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

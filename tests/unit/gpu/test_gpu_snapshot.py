@@ -15,7 +15,7 @@ import pytest
 
 from keel.config import Settings
 from keel.config.sections.gpu import GpuSettings
-from keel.gpu import GpuSnapshot, has_gpu, snapshot
+from keel.gpu import GpuSnapshot, NoGpuError, has_gpu, require_gpu, snapshot
 from keel.gpu.fake_nvml import FAKED_FUNCTIONS, fixture_names
 
 
@@ -225,3 +225,19 @@ def test_missing_nvml_bindings_never_raise() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("False gpustat/nvidia-ml-py cannot be imported")
+
+
+def test_require_gpu_returns_the_snapshot_or_says_why_not() -> None:
+    assert require_gpu(fake("h100x1")).gpus[0].ok
+
+    with pytest.raises(NoGpuError, match=r"^no NVIDIA GPU visible on .+: NVML reports no NVIDIA"):
+        require_gpu(fake("none"))
+
+
+def test_require_gpu_names_the_failed_devices(tmp_path: Path) -> None:
+    device = {"name": "x", "uuid": "u", "errors": {"nvmlDeviceGetHandleByIndex": "GPU_IS_LOST"}}
+    (tmp_path / "lost.json").write_text(json.dumps({"devices": [device]}))
+
+    with pytest.raises(NoGpuError, match="GPU 0: GPU is lost") as raised:
+        require_gpu(fake("lost.json", root=tmp_path))
+    assert raised.value.snapshot.available
