@@ -32,7 +32,9 @@ class FleetWorker(msgspec.Struct, frozen=True, kw_only=True):
     hostname: str | None
     queues: list[str]
     seen_at: datetime
+    # Seconds since the heartbeat; the snapshot it carried may be older (snapshot_age_seconds).
     age_seconds: float
+    snapshot_age_seconds: float | None
     # No heartbeat for longer than stale_after_seconds: its GPUs do not count as capacity.
     stale: bool
     consumes_gpu_queue: bool
@@ -99,20 +101,25 @@ def aggregate(
 
 
 def _worker(report: GpuReport, now: datetime, stale_after: float, gpu_queue: str) -> FleetWorker:
-    # A clock slightly ahead on the worker gives a negative age; it is not "from the future".
-    age = max(0.0, (now - _aware(report.seen_at)).total_seconds())
+    age = _age(now, report.seen_at)
     snap = report.gpu
     return FleetWorker(
         worker_id=report.worker_id,
         hostname=snap.hostname if snap else None,
         queues=list(report.queues),
         seen_at=_aware(report.seen_at),
-        age_seconds=round(age, 3),
+        age_seconds=age,
+        snapshot_age_seconds=None if snap is None else _age(now, snap.taken_at),
         stale=age > stale_after,
         consumes_gpu_queue=gpu_queue in report.queues,
         usable_gpus=len(snap.healthy_gpus) if snap and snap.available else 0,
         gpu=snap,
     )
+
+
+def _age(now: datetime, moment: datetime) -> float:
+    # A clock slightly ahead on the worker gives a negative age; it is not "from the future".
+    return round(max(0.0, (now - _aware(moment)).total_seconds()), 3)
 
 
 def _aware(moment: datetime) -> datetime:

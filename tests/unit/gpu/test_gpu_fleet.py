@@ -14,11 +14,11 @@ NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 STALE = 12.0
 
 
-def gpus(*healthy: bool, total: int = 81559, used: int = 1000) -> GpuSnapshot:
+def gpus(*healthy: bool, total: int = 81559, used: int = 1000, taken: float = 0.0) -> GpuSnapshot:
     return GpuSnapshot(
         available=True,
         hostname="gpu-host",
-        taken_at=NOW,
+        taken_at=NOW - timedelta(seconds=taken),
         source="fake:test",
         driver_version="550.54.15",
         cuda_version="12.4",
@@ -63,12 +63,13 @@ def test_no_workers_no_capacity() -> None:
 def test_latest_report_per_worker_with_its_age() -> None:
     fleet = run(
         report("w1", 9.0, gpus(True)),
-        report("w1", 2.5, gpus(True, True)),
+        report("w1", 2.5, gpus(True, True, taken=30.0)),
         report("w1", 5.0, gpus(True, True, True)),
     )
 
     (worker,) = fleet.workers
     assert worker.age_seconds == 2.5
+    assert worker.snapshot_age_seconds == 30.0  # the heartbeat carried an older snapshot
     assert worker.usable_gpus == 2
     assert worker.hostname == "gpu-host"
     assert not worker.stale
@@ -114,6 +115,7 @@ def test_workers_without_gpus_are_listed_without_capacity() -> None:
     assert fleet.workers[0].gpu is not None
     assert fleet.workers[0].gpu.reason == "NVML reports no NVIDIA device"
     assert fleet.workers[1].hostname is None
+    assert fleet.workers[1].snapshot_age_seconds is None
     assert not fleet.has_capacity
 
 
