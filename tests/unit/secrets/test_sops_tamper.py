@@ -149,12 +149,8 @@ def test_no_identity_lists_recipients_and_places_looked(encrypted: Path, age_key
         decrypt_file(encrypted, environ={"HOME": "/nonexistent"})
     message = str(info.value)
     assert age_key.recipient[:16] in message
-    assert (
-        "SOPS_AGE_KEY_FILE (unset)" in message
-    )
-    assert (
-        "/nonexistent/.config/sops/age/keys.txt" in message
-    )
+    assert "SOPS_AGE_KEY_FILE (unset)" in message
+    assert "/nonexistent/.config/sops/age/keys.txt" in message
 
 
 def test_not_a_sops_file(tmp_path: Path, age_key: Any) -> None:
