@@ -35,7 +35,8 @@ def tmp_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "secrets" / "keys", tmp_path / "secrets" / "keys")
     (tmp_path / "configs" / "test" / "app.env").write_text(
         (REPO / "configs" / "test" / "app.env").read_text()
-        + "DB_PASSWORD=from-app-env-plain\nJWT_SECRET_KEY=app-env-jwt-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+        + "DB_PASSWORD=from-app-env-plain\n"
+        + "JWT_SECRET_KEY=app-env-jwt-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
     )
     plain = (
         f"DB_PASSWORD: {DB_SECRET}\n"
