@@ -10,6 +10,7 @@ working directory, log volume and OCI label keys.
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any
 
 import pytest
@@ -131,3 +132,16 @@ def test_gpu_variant_differs_only_by_nvidia_env(nix_images: dict[str, Any]) -> N
         assert all(cpu["config"][key] == gpu["config"][key] for key in same)
         assert (cpu["name"], cpu["tag"]) == (SETTINGS["image"]["name"], SETTINGS["image"]["tag"])
         assert (gpu["name"], gpu["tag"]) == (SETTINGS["image"]["name"], SETTINGS["image"]["gpuTag"])
+
+
+def test_compose_default_image_is_the_nix_image() -> None:
+    """`nix build .#image && docker load < result` then `docker compose up` uses that image."""
+    compose = ROOT / "compose.yaml"
+    if not compose.is_file():
+        pytest.skip("needs compose.yaml at the repository root (the compose/images issue)")
+    defaults = set(re.findall(r"\$\{KEEL_IMAGE:-([^}]+)\}", compose.read_text()))
+    expected = f"{SETTINGS['image']['name']}:{SETTINGS['image']['tag']}"
+    assert defaults == {expected}, (
+        f"compose.yaml KEEL_IMAGE defaults {sorted(defaults)} differ from the Nix image "
+        f"{expected} (nix/config.json)"
+    )
