@@ -44,6 +44,14 @@ fmt: venv ## format and auto-fix
 bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth); figures on stdout
 	$(UV) run --frozen python -m bench
 
+# --- secrets ---
+.PHONY: secrets-init secrets-edit
+secrets-init: venv ## new age key (outside the repo for dev/prod), .sops.yaml rule, secrets/ENV.yaml
+	$(UV) run --frozen keel secrets init $(ENV)
+
+secrets-edit: venv ## edit secrets/ENV.yaml in $$EDITOR: validated, re-encrypted, temp file shredded
+	$(UV) run --frozen keel secrets edit $(ENV)
+
 # --- nix ---
 .PHONY: image image-gpu check-nix
 image: ## build the OCI image with Nix (nix build .#image) and docker load it as keel:latest
