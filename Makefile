@@ -49,7 +49,7 @@ bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth); figures on 
 secrets-init: venv ## new age key (outside the repo for dev/prod), .sops.yaml rule, secrets/ENV.yaml
 	$(UV) run --frozen keel secrets init $(ENV)
 
-secrets-edit: venv ## edit secrets/ENV.yaml in $$EDITOR: validated, re-encrypted, temp file shredded
+secrets-edit: venv ## edit secrets/ENV.yaml in EDITOR: validated, re-encrypted, temp file shredded
 	$(UV) run --frozen keel secrets edit $(ENV)
 
 # --- nix ---
