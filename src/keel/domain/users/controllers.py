@@ -11,10 +11,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
-from keel.auth.guards import current_principal, require_user
+from keel.auth.guards import current_principal, require_authenticated, require_user
 from keel.auth.ratelimit import login_rate_limit
 from keel.auth.runtime import AuthRuntime
 from keel.domain.users.schemas import (
+    Caller,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -97,6 +98,18 @@ async def login(
         raise NotAuthorizedException(detail="invalid username or password") from None
 
 
+class WhoAmIController(Controller):
+    path = "/auth/whoami"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads the class attribute
+
+    @get("/", guards=[require_authenticated])
+    async def whoami(self, request: Request[Any, Any, Any]) -> Caller:
+        """Either scheme: lets a client check its token or its request signing."""
+        principal = current_principal(request)
+        assert principal is not None  # the guard ran
+        return Caller(kind=principal.kind, name=principal.name, roles=sorted(principal.roles))
+
+
 class UsersController(Controller):
     path = "/users"
     tags = ["users"]  # noqa: RUF012 - Litestar reads the class attribute
@@ -126,7 +139,7 @@ def api_router(runtime: AuthRuntime) -> Router:
     )
     return Router(
         path="/api",
-        route_handlers=[login_limited, AuthController, UsersController],
+        route_handlers=[login_limited, AuthController, WhoAmIController, UsersController],
         dependencies={
             "auth_runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False)
         },

@@ -40,3 +40,9 @@ class UserOut(msgspec.Struct):
     roles: list[str]
     is_active: bool
     created_at: dt.datetime
+
+
+class Caller(msgspec.Struct):
+    kind: str
+    name: str
+    roles: list[str]

@@ -1,0 +1,157 @@
+"""The auth attack suite's app: real PostgreSQL + Redis, RS256 signing with an HS256 key being
+rotated out (the configuration where algorithm confusion would bite), strict limits."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _auth_backends import Backends, start_backends
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from keel.config import Settings, load
+
+ROOT = Path(__file__).resolve().parents[3]
+OLD_HS_SECRET = "old-hmac-" + "q" * 40
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class PemPair:
+    private: str
+    public: str
+
+
+def make_rsa() -> PemPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PemPair(private, public.decode())
+
+
+@dataclass
+class AuthWorld:
+    settings: Settings
+    app: Litestar
+    rsa: PemPair
+    user_id: int
+    username: str
+    key_id: str
+    key_secret: str
+    admin_key_id: str
+
+
+@pytest.fixture(scope="session")
+def backends() -> Iterator[Backends]:
+    with start_backends() as running:
+        yield running
+
+
+def auth_settings(backends: Backends, rsa: PemPair, **extra: str) -> Settings:
+    environ = {
+        "DATABASE_URL": backends.database_url,
+        "REDIS_BACKEND": "redis",
+        "REDIS_URL": backends.redis_url,
+        # Own Redis namespace per run: counters and nonces never leak between runs.
+        "APP_NAME": f"keel-auth-{secrets.token_hex(4)}",
+        "JWT_ALGORITHM": "RS256",
+        "JWT_ALLOWED_ALGORITHMS": "RS256,HS256",
+        "JWT_SIGNING_KEY_ID": "r1",
+        "JWT_PRIVATE_KEY": rsa.private,
+        "JWT_VERIFY_KEYS": json.dumps({"h0": {"alg": "HS256", "key": OLD_HS_SECRET}}),
+        "API_KEY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "AUTH_LOGIN_FAILURES_PER_USER": "3",
+        "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000",
+        "AUTH_SIGNATURE_FAILURES_PER_KEY": "5",
+    }
+    environ.update(extra)
+    return load("test", root=ROOT, environ=environ, secrets_reader=lambda *_: {})
+
+
+async def _seed(app: Litestar, settings: Settings) -> tuple[int, str, str, str]:
+    """Rows for the suite, written through the services on an engine of this event loop.
+
+    (The test client runs the app on its own loop; its pool cannot be used from here. The app's
+    id generator is thread-safe and holds the node-id lease, so ids stay unique.)
+    """
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from keel.auth.runtime import build_runtime
+    from keel.db.engine import sqlalchemy_config
+    from keel.domain.users.services import ApiKeyService, UserService
+
+    cipher = build_runtime(settings).cipher
+    ids = app.state.ids
+    engine = sqlalchemy_config(settings, one_shot=True).get_engine()
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            user = await UserService(session, ids).create(
+                f"alice-{secrets.token_hex(3)}", PASSWORD, ["admin"]
+            )
+            key, secret = await ApiKeyService(session, cipher, ids).create(
+                f"svc-{secrets.token_hex(3)}", []
+            )
+            admin_key, _ = await ApiKeyService(session, cipher, ids).create(
+                f"svc-admin-{secrets.token_hex(3)}", ["admin"]
+            )
+            await session.commit()
+            return user.id, user.username, key.key_id, secret + "|" + admin_key.key_id
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> PemPair:
+    return make_rsa()
+
+
+@pytest.fixture(scope="session")
+def migrated(backends: Backends, rsa_key: PemPair) -> None:
+    import asyncio
+
+    from keel.db.migrate import migrate
+
+    asyncio.run(migrate(auth_settings(backends, rsa_key)))
+
+
+@pytest.fixture
+async def make_world(
+    backends: Backends, rsa_key: PemPair, migrated: None
+) -> AsyncIterator[Callable[..., Any]]:
+    from keel.app import create_app
+
+    clients: list[AsyncTestClient[Litestar]] = []
+
+    async def build(**extra: str) -> tuple[AuthWorld, AsyncTestClient[Litestar]]:
+        settings = auth_settings(backends, rsa_key, **extra)
+        app = create_app(settings)
+        client = AsyncTestClient(app, raise_server_exceptions=False)
+        await client.__aenter__()
+        clients.append(client)
+        user_id, username, key_id, packed = await _seed(app, settings)
+        secret, admin_key_id = packed.split("|")
+        world = AuthWorld(settings, app, rsa_key, user_id, username, key_id, secret, admin_key_id)
+        return world, client
+
+    yield build
+    for client in clients:
+        await client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def world(make_world: Callable[..., Any]) -> tuple[AuthWorld, AsyncTestClient[Litestar]]:
+    return await make_world()  # type: ignore[no-any-return]

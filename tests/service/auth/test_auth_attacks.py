@@ -1,0 +1,357 @@
+"""The issue's attack list through the real app (PostgreSQL + Redis): each attempt gets 401, 403
+or 429, never 200 or 500, and the body says nothing about which check failed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+from jose import jwt as jose_jwt
+
+from keel.auth.signatures import sign_request
+
+pytestmark = pytest.mark.service
+
+GENERIC_401 = {"status_code": 401, "detail": "invalid or missing credentials"}
+OLD_HS_SECRET = "old-hmac-" + "q" * 40  # same as conftest
+PASSWORD = "correct horse battery staple"  # same as conftest
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(world: Any, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "iss": "keel",
+        "aud": "keel-api",
+        "sub": str(world.user_id),
+        "jti": f"j{now}{id(overrides)}",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "use": "access",
+        "roles": ["admin"],
+        "name": world.username,
+    }
+    base.update(overrides)
+    return base
+
+
+def rs256(world: Any, payload: dict[str, Any], kid: str = "r1") -> str:
+    return jose_jwt.encode(payload, world.rsa.private, algorithm="RS256", headers={"kid": kid})
+
+
+def raw_token(header: dict[str, Any], payload: dict[str, Any], key: bytes, alg: str) -> str:
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    digest = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}[alg]
+    mac = hmac.new(key, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def assert_refused(response: Any, status: int = 401, *secrets: str) -> None:
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert response.json() == GENERIC_401
+    for secret in secrets:
+        assert secret not in response.text
+    assert "Traceback" not in response.text
+
+
+async def login(client: Any, username: str, password: str) -> Any:
+    return await client.post("/api/auth/login", json={"username": username, "password": password})
+
+
+# --- happy paths -------------------------------------------------------------------------------
+
+
+async def test_login_me_refresh_logout(world: Any) -> None:
+    w, client = world
+    response = await login(client, w.username, PASSWORD)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    pair = response.json()
+    assert set(pair) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert (pair["token_type"], pair["expires_in"]) == ("bearer", 15 * 60)
+    assert jose_jwt.get_unverified_header(pair["access_token"])["kid"] == "r1"
+
+    me = await client.get("/api/users/me", headers=bearer(pair["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["username"] == w.username
+    assert me.json()["id"] == str(w.user_id)
+    assert me.headers["x-content-type-options"] == "nosniff"
+    assert me.headers["x-frame-options"] == "DENY"
+
+    refreshed = await client.post(
+        "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    # A refresh token works once.
+    again = await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    await assert_refused(again)
+
+    new = refreshed.json()
+    out = await client.post(
+        "/api/auth/logout",
+        headers=bearer(new["access_token"]),
+        json={"refresh_token": new["refresh_token"]},
+    )
+    assert out.status_code == 204
+    # Revoked jti: both tokens are dead until they expire.
+    await assert_refused(await client.get("/api/users/me", headers=bearer(new["access_token"])))
+    await assert_refused(
+        await client.post("/api/auth/refresh", json={"refresh_token": new["refresh_token"]})
+    )
+
+
+async def test_signed_request_happy_path_and_query_reordered(world: Any) -> None:
+    w, client = world
+    headers = sign_request(
+        key_id=w.key_id,
+        secret=w.key_secret,
+        method="GET",
+        path="/api/auth/whoami",
+        query_string="b=2&a=1",
+    )
+    response = await client.get("/api/auth/whoami?a=1&b=2", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["kind"] == "service"
+    # Services cannot act as a person.
+    person_only = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/users/me"
+    )
+    response = await client.get("/api/users/me", headers=person_only)
+    assert response.status_code == 403
+
+
+async def test_key_rotation_old_hs256_tokens_verify_new_tokens_use_rs256(world: Any) -> None:
+    w, client = world
+    old = raw_token(
+        {"alg": "HS256", "typ": "JWT", "kid": "h0"}, claims(w), OLD_HS_SECRET.encode(), "HS256"
+    )
+    response = await client.get("/api/users/me", headers=bearer(old))
+    assert response.status_code == 200, response.text
+    pair = (await login(client, w.username, PASSWORD)).json()
+    assert jose_jwt.get_unverified_header(pair["access_token"])["alg"] == "RS256"
+
+
+# --- JWT attacks -------------------------------------------------------------------------------
+
+
+async def test_alg_none(world: Any) -> None:
+    w, client = world
+    header = b64(json.dumps({"alg": "none", "kid": "r1"}).encode())
+    payload = b64(json.dumps(claims(w)).encode())
+    for token in (f"{header}.{payload}.", f"{header}.{payload}.AAAA"):
+        await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+async def test_hs256_signed_with_the_rs256_public_key(world: Any) -> None:
+    w, client = world
+    public = w.rsa.public.encode()
+    for kid in ("r1", "h0", None):
+        header = {"alg": "HS256", "typ": "JWT"} | ({"kid": kid} if kid else {})
+        token = raw_token(header, claims(w), public, "HS256")
+        await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+async def test_algorithm_not_in_list(world: Any) -> None:
+    w, client = world
+    token = raw_token({"alg": "HS512", "kid": "h0"}, claims(w), OLD_HS_SECRET.encode(), "HS512")
+    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"exp": -120, "iat": -900, "nbf": -900}, id="expired"),
+        pytest.param({"nbf": 300}, id="not-yet-valid"),
+        pytest.param({"iat": 300}, id="issued-in-the-future"),
+    ],
+)
+async def test_time_claims(world: Any, change: dict[str, int]) -> None:
+    w, client = world
+    now = int(time.time())
+    token = rs256(w, claims(w, **{name: now + delta for name, delta in change.items()}))
+    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"iss": "evil"}, {"aud": "another-api"}, {"use": "refresh"}, {"sub": "not-a-number"}],
+    ids=["wrong-iss", "wrong-aud", "refresh-as-access", "bad-sub"],
+)
+async def test_wrong_claims(world: Any, change: dict[str, str]) -> None:
+    w, client = world
+    token = rs256(w, claims(w, **change))
+    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+async def test_tampered_payload_and_unknown_kid(world: Any) -> None:
+    w, client = world
+    header, _, signature = rs256(w, claims(w, roles=[])).split(".")
+    forged_payload = b64(json.dumps(claims(w, roles=["admin", "root"])).encode())
+    await assert_refused(
+        await client.get("/api/users/me", headers=bearer(f"{header}.{forged_payload}.{signature}"))
+    )
+    await assert_refused(
+        await client.get("/api/users/me", headers=bearer(rs256(w, claims(w), kid="r9")))
+    )
+
+
+async def test_oversized_token(world: Any) -> None:
+    w, client = world
+    token = rs256(w, claims(w, padding="x" * 6000))
+    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer a b",
+        "Bearer a.b.c",
+        "Token abc",
+        "x" * 9000,
+    ],
+)
+async def test_malformed_authorization_header(world: Any, header: str) -> None:
+    _, client = world
+    response = await client.get("/api/users/me", headers={"Authorization": header})
+    await assert_refused(response)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_no_credentials_and_both_schemes(world: Any) -> None:
+    w, client = world
+    await assert_refused(await client.get("/api/users/me"))
+    signed = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/users/me")
+    both = signed | bearer(rs256(w, claims(w)))
+    await assert_refused(await client.get("/api/users/me", headers=both))
+
+
+# --- signature attacks -------------------------------------------------------------------------
+
+
+async def test_signature_replay(world: Any) -> None:
+    w, client = world
+    headers = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/auth/whoami"
+    )
+    assert (await client.get("/api/auth/whoami", headers=headers)).status_code == 200
+    await assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, w.key_secret)
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600])
+async def test_stale_or_future_timestamp(world: Any, skew: int) -> None:
+    w, client = world
+    headers = sign_request(
+        key_id=w.key_id,
+        secret=w.key_secret,
+        method="GET",
+        path="/api/auth/whoami",
+        timestamp=int(time.time()) + skew,
+    )
+    await assert_refused(await client.get("/api/auth/whoami", headers=headers))
+
+
+async def test_body_changed_after_signing(world: Any) -> None:
+    w, client = world
+    body = b'{"refresh_token": "a"}'
+    headers = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/auth/logout", body=body
+    )
+    response = await client.post(
+        "/api/auth/logout", content=b'{"refresh_token": "b"}', headers=headers
+    )
+    await assert_refused(response)
+
+
+async def test_path_changed_vs_query_reordered(world: Any) -> None:
+    w, client = world
+    headers = sign_request(
+        key_id=w.key_id,
+        secret=w.key_secret,
+        method="GET",
+        path="/api/auth/whoami",
+        query_string="x=1&y=2",
+    )
+    await assert_refused(await client.get("/api/users/me?x=1&y=2", headers=headers))
+    headers = sign_request(
+        key_id=w.key_id,
+        secret=w.key_secret,
+        method="GET",
+        path="/api/auth/whoami",
+        query_string="x=1&y=2",
+    )
+    assert (await client.get("/api/auth/whoami?y=2&x=1", headers=headers)).status_code == 200
+
+
+async def test_wrong_key_id_and_wrong_secret(world: Any) -> None:
+    w, client = world
+    # Someone else's key id with our secret, an unknown key id, our key id with a guessed secret.
+    cases = [
+        (w.admin_key_id, w.key_secret),
+        ("kk_doesnotexist000000", w.key_secret),
+        (w.key_id, "guess" * 9),
+    ]
+    for key_id, secret in cases:
+        headers = sign_request(key_id=key_id, secret=secret, method="GET", path="/api/auth/whoami")
+        await assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, secret)
+
+
+async def test_signature_failures_per_key_id_are_throttled(world: Any) -> None:
+    w, client = world
+    statuses = []
+    for _ in range(7):
+        headers = sign_request(
+            key_id=w.admin_key_id, secret="wrong" * 9, method="GET", path="/api/auth/whoami"
+        )
+        statuses.append((await client.get("/api/auth/whoami", headers=headers)).status_code)
+    assert statuses == [401] * 5 + [429] * 2
+    # Even the right secret waits out the window now.
+    response = await client.get(
+        "/api/auth/whoami",
+        headers=sign_request(
+            key_id=w.admin_key_id, secret="wrong" * 9, method="GET", path="/api/auth/whoami"
+        ),
+    )
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+
+
+# --- login brute force ---------------------------------------------------------------------
+
+
+async def test_brute_force_login_per_username_gets_429(world: Any) -> None:
+    w, client = world
+    statuses = [
+        (await login(client, w.username, f"guess-{i}-xxxxxxx")).status_code for i in range(3)
+    ]
+    assert statuses == [401, 401, 401]
+    blocked = await login(client, w.username, PASSWORD)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert PASSWORD not in blocked.text
+    # Unknown usernames are counted the same way (no user enumeration by status).
+    unknown = [(await login(client, "nobody-here", "guess-xxxxxxxx")).status_code for _ in range(4)]
+    assert unknown == [401, 401, 401, 429]
+
+
+async def test_login_attempts_per_ip_get_429(make_world: Any) -> None:
+    _, client = await make_world(AUTH_LOGIN_PER_IP_PER_MINUTE="2")
+    statuses = [(await login(client, f"user{i}", "wrong-password-x")).status_code for i in range(3)]
+    assert statuses == [401, 401, 429]
+    assert "retry-after" in (await login(client, "x", "y" * 12)).headers
