@@ -31,8 +31,9 @@ let
 in
 {
   inherit workspace pythonSet python;
-  # Runtime dependencies only: what the image ships.
-  venv = pythonSet.mkVirtualEnv "keel-env" workspace.deps.default;
+  # Runtime dependencies only: what the image ships. Not `workspace.deps.default`: uv2nix puts
+  # the members' `tool.uv.default-groups` there, and pyproject.toml makes "dev" a default group.
+  venv = pythonSet.mkVirtualEnv "keel-env" (lib.mapAttrs (_member: _groups: [ ]) workspace.deps.default);
   # Runtime + dev group: what the unit-test check runs in.
   devVenv = pythonSet.mkVirtualEnv "keel-dev-env" workspace.deps.all;
 }

@@ -42,7 +42,7 @@ let
         }
         {
           ok = packages.venv.deps == { keel = [ ]; };
-          msg = "the image venv has the runtime dependencies only (workspace.deps.default, no dev group)";
+          msg = "the image venv installs keel with no dependency group (uv2nix deps.default carries default-groups = dev)";
         }
         {
           ok = attrNames apps == sorted [

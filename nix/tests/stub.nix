@@ -103,9 +103,10 @@ let
 
   workspace = {
     mkPyprojectOverlay = args: final: prev: { _overlayArgs = args; };
+    # As uv2nix computes them: `default` carries tool.uv.default-groups (pyproject.toml: dev).
     deps = {
       default = {
-        keel = [ ];
+        keel = [ "dev" ];
       };
       all = {
         keel = [ "dev" ];
