@@ -1,17 +1,17 @@
-"""The auth attack suite's app: real PostgreSQL + Redis, RS256 signing with an HS256 key being
-rotated out (the configuration where algorithm confusion would bite), strict limits."""
+"""The auth attack suite's app: real PostgreSQL + Redis (tests/service/conftest.py starts them),
+RS256 signing with an HS256 key being rotated out (the configuration where algorithm confusion
+would bite), and low limits so throttling shows within a few requests."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _auth_backends import Backends, start_backends
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
@@ -55,17 +55,9 @@ class AuthWorld:
     admin_key_id: str
 
 
-@pytest.fixture(scope="session")
-def backends() -> Iterator[Backends]:
-    with start_backends() as running:
-        yield running
-
-
-def auth_settings(backends: Backends, rsa: PemPair, **extra: str) -> Settings:
+def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settings:
     environ = {
-        "DATABASE_URL": backends.database_url,
-        "REDIS_BACKEND": "redis",
-        "REDIS_URL": backends.redis_url,
+        **backing,
         # Own Redis namespace per run: counters and nonces never leak between runs.
         "APP_NAME": f"keel-auth-{secrets.token_hex(4)}",
         "JWT_ALGORITHM": "RS256",
@@ -119,25 +111,17 @@ def rsa_key() -> PemPair:
     return make_rsa()
 
 
-@pytest.fixture(scope="session")
-def migrated(backends: Backends, rsa_key: PemPair) -> None:
-    import asyncio
-
-    from keel.db.migrate import migrate
-
-    asyncio.run(migrate(auth_settings(backends, rsa_key)))
-
-
 @pytest.fixture
 async def make_world(
-    backends: Backends, rsa_key: PemPair, migrated: None
+    pg_env: dict[str, str], redis_env: dict[str, str], rsa_key: PemPair
 ) -> AsyncIterator[Callable[..., Any]]:
+    """Builds apps on this test's fresh migrated database and flushed Redis (shared fixtures)."""
     from keel.app import create_app
 
     clients: list[AsyncTestClient[Litestar]] = []
 
     async def build(**extra: str) -> tuple[AuthWorld, AsyncTestClient[Litestar]]:
-        settings = auth_settings(backends, rsa_key, **extra)
+        settings = auth_settings({**pg_env, **redis_env}, rsa_key, **extra)
         app = create_app(settings)
         client = AsyncTestClient(app, raise_server_exceptions=False)
         await client.__aenter__()
