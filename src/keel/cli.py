@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "keel.commands.serve_cmd",
     "keel.db.commands",
     "keel.tasks.commands",
+    "keel.domain.users.commands",
     "keel.commands.credentials_cmd",
 ]
 
