@@ -73,9 +73,10 @@ else
     "$(tail -n 3 <<<"$out")"
 fi
 
-# 5./6. The flake evaluated against stub inputs: output shape, then the image policy for both
-#       variants on both systems (nix/tests/*.nix list what they assert).
-for test in flake-outputs image-policy; do
+# 5. The flake evaluated against stub inputs (nix/tests/*.nix say what they assert): output
+#    shape; the image policy for both variants on both systems; checks.wheels-only on a package
+#    set faked from uv.lock.
+for test in flake-outputs image-policy wheels-only; do
   step "nix/tests/$test.nix"
   if out=$(nix-instantiate --eval --strict --json "nix/tests/$test.nix" -A failures 2>&1); then
     if [[ "$out" == "[]" ]]; then
@@ -88,7 +89,7 @@ for test in flake-outputs image-policy; do
   fi
 done
 
-# 7. The Python side: wheel coverage from uv.lock, flake.lock vs flake.nix inputs, and the image
+# 6. The Python side: wheel coverage from uv.lock, flake.lock vs flake.nix inputs, and the image
 #    contract against the Containerfile.
 step "pytest tests/unit/nix"
 if command -v uv >/dev/null 2>&1; then

@@ -13,29 +13,30 @@ let
   policy = import ./tests/image-policy.nix { };
 
   # Every package in the runtime closure must be installed from a wheel, except the declared
-  # sdist-only ones (built with the build systems from nix/config.json).
-  runtimeClosure = builtins.genericClosure {
-    startSet = [
-      {
-        key = "keel";
-        extras = [ ];
-      }
-    ];
-    operator =
-      item:
-      let
-        passthru = py.pythonSet.${item.key}.passthru or { };
-        deps =
-          (passthru.dependencies or { })
-          // builtins.foldl' (acc: extra: acc // (passthru.optional-dependencies.${extra} or { })) { } (
-            item.extras
-          );
-      in
-      map (name: {
-        key = name;
-        extras = deps.${name};
-      }) (builtins.attrNames deps);
-  };
+  # sdist-only ones (built with the build systems from nix/config.json). Same walk as
+  # pyproject.nix's resolveCyclic: keys are "name" or "name@extra".
+  runtimeClosure =
+    let
+      passthruOf = name: py.pythonSet.${name}.passthru or { };
+      keysOf =
+        deps:
+        concatMap (name: [ { key = name; } ] ++ map (extra: { key = "${name}@${extra}"; }) deps.${name}) (
+          builtins.attrNames deps
+        );
+      closure = builtins.genericClosure {
+        startSet = [ { key = "keel"; } ];
+        operator =
+          { key }:
+          let
+            m = builtins.match "(.+)@(.*)" key;
+          in
+          if m == null then
+            keysOf ((passthruOf key).dependencies or { })
+          else
+            keysOf ((passthruOf (builtins.elemAt m 0)).optional-dependencies.${builtins.elemAt m 1} or { });
+      };
+    in
+    builtins.filter (item: builtins.match ".+@.*" item.key == null) closure;
   notWheels = builtins.filter (
     item:
     item.key != "keel"
@@ -88,7 +89,7 @@ let
   # Evaluation fails (naming what is wrong) before anything is built; asserts live inside each
   # check so listing the checks stays cheap.
   orThrow = failures: what: if failures == [ ] then what else throw (concatStringsSep "; " failures);
-  inherit (builtins) concatStringsSep toJSON;
+  inherit (builtins) concatMap concatStringsSep toJSON;
 in
 {
   image-policy = orThrow (map (f: "image policy: ${f}") policy.failures) (
