@@ -232,7 +232,9 @@ def _all_printable(text: str) -> bool:
 def _plain_ok(text: str) -> bool:
     if not text or text != text.strip() or "\n" in text or not _all_printable(text):
         return False
-    if text[0] in _INDICATORS or text in _YAML11_WORDS:
+    if text in _YAML11_WORDS:
+        return False
+    if text[0] in _INDICATORS and not (text[0] in "-?:" and len(text) > 1 and text[1] != " "):
         return False
     if ": " in text or " #" in text or text.endswith(":") or text.startswith(("---", "...")):
         return False
@@ -313,37 +315,44 @@ def _literal(text: str, indent: str) -> list[str]:
     return lines
 
 
-def _emit_value(value: Any, indent: int, step: int, lines: list[str], prefix: str) -> None:
-    """Append ``prefix`` + value (prefix is ``key:`` or ``-``) at ``indent``."""
+def _emit_value(
+    value: Any, indent: int, step: int, lines: list[str], prefix: str, *, base: int | None = None
+) -> None:
+    """Append ``prefix`` + value (prefix is ``key:`` or ``-``) at ``indent``.
+
+    Nested content goes to ``base + step`` (yaml.v3 measures from the enclosing sequence for a
+    map inside a list), never less than two columns right of the key.
+    """
     pad = " " * indent
+    child = max((indent if base is None else base) + step, indent + 2)
     if isinstance(value, Branch) and any(not isinstance(k, Comment) for k, _ in value):
         lines.append(f"{pad}{prefix}")
-        _emit_branch(value, indent + step, step, lines)
+        _emit_branch(value, child, step, lines)
     elif isinstance(value, list) and value and any(not isinstance(v, Comment) for v in value):
         lines.append(f"{pad}{prefix}")
-        _emit_list(value, indent + step, step, lines)
+        _emit_list(value, child, step, lines)
     elif isinstance(value, Branch | list):
+        lines.append(f"{pad}{prefix} {'{}' if isinstance(value, Branch) else '[]'}")
         for item in value:  # only comments inside
             text = item[0] if isinstance(item, tuple) else item
-            lines.append(f"{pad}{' ' * step}#{text}")
-        lines.insert(
-            len(lines) - len(value), f"{pad}{prefix} {'{}' if isinstance(value, Branch) else '[]'}"
-        )
+            lines.append(f"{' ' * child}#{text}")
     elif isinstance(value, str) and not isinstance(value, GoTime) and _literal_ok(value):
-        block = _literal(value, " " * (indent + step))
+        block = _literal(value, " " * child)
         lines.append(f"{pad}{prefix} {block[0]}")
         lines.extend(block[1:])
     else:
         lines.append(f"{pad}{prefix} {scalar(value)}")
 
 
-def _emit_branch(branch: Branch, indent: int, step: int, lines: list[str]) -> None:
+def _emit_branch(
+    branch: Branch, indent: int, step: int, lines: list[str], base: int | None = None
+) -> None:
     pad = " " * indent
     for key, value in branch:
         if isinstance(key, Comment):
             lines.append(f"{pad}#{key}")
         else:
-            _emit_value(value, indent, step, lines, f"{scalar(str(key))}:")
+            _emit_value(value, indent, step, lines, f"{scalar(str(key))}:", base=base)
 
 
 def _emit_list(items: list[Any], indent: int, step: int, lines: list[str]) -> None:
@@ -356,7 +365,7 @@ def _emit_list(items: list[Any], indent: int, step: int, lines: list[str]) -> No
             leading = [k for k, _ in _leading_comments(item)]
             for text in leading:
                 lines.append(f"{pad}#{text}")
-            _emit_branch(Branch(item[len(leading) :]), indent + 2, step, sub)
+            _emit_branch(Branch(item[len(leading) :]), indent + 2, step, sub, base=indent)
             first = sub[0][indent + 2 :]
             lines.append(f"{pad}- {first}")
             lines.extend(sub[1:])
