@@ -215,3 +215,51 @@ def test_unchanged_values_keep_their_ciphertext(age_key: Any) -> None:
     second = reencrypt(doc).decode()
     line_a = next(line for line in first.decode().splitlines() if line.startswith("a:"))
     assert line_a in second
+
+
+YAML_EDGE_CASES = [
+    b"empty_map: {}\nempty_list: []\nx: 1\n",
+    b"a:\n    # only a comment\n    b: 1\nl:\n    # c1\n    - 1\n    # c2\n",
+    b"'key:colon': v\n'#hash': '#v'\nq: 'it''s'\ndq: \"tab\\there\"\nlead: ' x'\ntrail: 'x '\n",
+    b"keep: |+\n    a\n\n\nstrip: |-\n    a\n    b\nfolded: >\n    a\n    b\n",
+    b"anchors:\n    base: &b\n        x: 1\n    use: *b\n",
+    b"n: ~\nneg0: -0.0\noct: 0o17\nold_oct: 017\nbin: 0b101\nunder: 1_000\nf: 1.0\nexp: 1e-7\n",
+    b"---\na: 1\n---\nb: 2\n",
+    b"list:\n    - - a\n      - b\n    - {k: v, j: [1, 2]}\n    - - {x: y}\n",
+    b"dash: '-'\nq: ?x\nstar: '*x'\nempty: ''\nspaces: 'a  b'\nnl: \"a\\nb\"\ncr: \"a\\rb\"\n",
+    b"k: v # inline\n# head\nz:\n    - a # in a list\n",
+]
+
+
+def test_yaml_edge_cases_print_like_sops(sops: Any, age_key: Any, tmp_path: Path) -> None:
+    for index, plain in enumerate(YAML_EDGE_CASES):
+        encrypted = encrypt_bytes(plain, "yaml", plan=KeyPlan.single([age_key.recipient]))
+        path = tmp_path / f"edge{index}.yaml"
+        path.write_bytes(encrypted)
+        ours = decrypt_bytes(encrypted, "yaml", identities=age_key.identities())
+        assert emit_plain(ours.branches, "json") == _sops_json(sops, path, age_key), plain
+        shown = sops("decrypt", str(path), key=age_key).stdout
+        assert emit_plain(ours.branches, "yaml") == shown, plain
+
+
+@pytest.mark.parametrize(
+    ("fmt", "ext", "plain"),
+    [
+        ("ini", "ini", b"top = 1\n[db]\n; a comment\nuser = eve\npassword = s3cret\n[o]\nx = y\n"),
+        ("binary", "bin", b"\x00\xffbinary\ndata\x80 not utf-8"),
+    ],
+)
+def test_ini_and_binary_both_directions(
+    fmt: Format, ext: str, plain: bytes, sops: Any, age_key: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / f"plain.{ext}"
+    source.write_bytes(plain)
+    from_sops = sops("--config", "/dev/null", "encrypt", "--age", age_key.recipient, str(source))
+    sops_file = tmp_path / f"sops.{ext}"
+    sops_file.write_bytes(from_sops.stdout)
+    expected = sops("decrypt", str(sops_file), key=age_key).stdout
+    ours = decrypt_bytes(from_sops.stdout, fmt, identities=age_key.identities())
+    assert emit_plain(ours.branches, fmt) == expected
+    keel_file = tmp_path / f"keel.{ext}"
+    keel_file.write_bytes(encrypt_bytes(plain, fmt, plan=KeyPlan.single([age_key.recipient])))
+    assert sops("decrypt", str(keel_file), key=age_key).stdout == expected

@@ -22,7 +22,7 @@ def load(data: bytes) -> list[Branch]:
         if not line:
             continue
         if line[0] in "#;":
-            pending.append(line[1:])
+            pending.append(line[1:].strip())
             continue
         if line.startswith("["):
             if not line.endswith("]"):
@@ -66,6 +66,15 @@ def _text(value: Any) -> str:
     raise FormatError("INI sections cannot hold nested values")
 
 
+def _comment_run(items: list[tuple[Any, Any]]) -> int:
+    count = 0
+    for key, _ in items:
+        if not isinstance(key, Comment):
+            break
+        count += 1
+    return count
+
+
 def emit(branches: list[Branch]) -> bytes:
     out: list[str] = []
     for name, section in branches[0] if branches else Branch():
@@ -74,11 +83,16 @@ def emit(branches: list[Branch]) -> bytes:
         if not isinstance(section, Branch):
             raise FormatError(f"INI top-level key {name!r} must be a section")
         body: list[str] = []
-        for key, value in section:
+        items = list(section)
+        width = max((len(str(k)) for k, _ in items if not isinstance(k, Comment)), default=0)
+        # go-ini keeps a comment with the key after it; sops stores it after that key
+        for index, (key, value) in enumerate(items):
             if isinstance(key, Comment):
-                body.append(f";{key}")
-            else:
-                body.append(f"{key} = {_text(value).replace(chr(10), chr(92) + 'n')}")
+                continue
+            following = items[index + 1 :]
+            for comment, _ in following[: _comment_run(following)]:
+                body.append(f"; {comment}")
+            body.append(f"{key:<{width}} = {_text(value).replace(chr(10), chr(92) + 'n')}")
         if name == "DEFAULT":
             if body:
                 out.append("\n".join(body) + "\n")
