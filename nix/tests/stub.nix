@@ -60,18 +60,18 @@ let
   mkPkgs =
     system:
     let
-      python = drv "python3-3.12.0" {
-        interpreter = "/nix/store/${fakeHash}-python3-3.12.0/bin/python3.12";
-        pythonVersion = "3.12";
-      };
+      mkPython =
+        version:
+        drv "python3-${version}.0" {
+          interpreter = "/nix/store/${fakeHash}-python3-${version}.0/bin/python${version}";
+          pythonVersion = version;
+        };
     in
     {
       inherit system lib dockerTools;
-      python312 = python;
-      python313 = drv "python3-3.13.0" {
-        interpreter = "/nix/store/${fakeHash}-python3-3.13.0/bin/python3.13";
-        pythonVersion = "3.13";
-      };
+      python311 = mkPython "3.11";
+      python312 = mkPython "3.12";
+      python313 = mkPython "3.13";
       tzdata = drv "tzdata-2025b" { };
       uv = drv "uv" { };
       sops = drv "sops" { };

@@ -63,7 +63,7 @@ def nix_eval(*, file: Path | None = None, expr: str | None = None, attr: str | N
 class Target:
     """One platform the flake builds for."""
 
-    python: str  # "3.12"
+    python: str  # "3.11"
     arch: str  # "x86_64" / "aarch64"
     glibc: tuple[int, int]
 
