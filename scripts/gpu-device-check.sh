@@ -3,6 +3,7 @@
 #
 #   scripts/gpu-device-check.sh                   # on the GPU host; < 4 minutes; exit 0 = all passed
 #   scripts/gpu-device-check.sh --prepare-wheels  # here, with PyPI: var/gpu-wheels for an offline host
+#   scripts/gpu-device-check.sh --rehearse h100x1 # anywhere: the same run against a fake NVML fixture
 #
 # Python environment on the GPU host, first that applies:
 #   1. var/gpu-wheels/*.whl present (made by --prepare-wheels; carry the folder): installed with
@@ -57,6 +58,10 @@ if [ "${1:-}" = "--prepare-wheels" ]; then
     prepare_wheels
     exit $?
 fi
+REHEARSE=
+if [ "${1:-}" = "--rehearse" ]; then
+    REHEARSE=${2:?--rehearse needs a fixture name, e.g. h100x1}
+fi
 
 declare -a RESULTS=()
 record() { # record NAME EXIT_CODE
@@ -68,6 +73,10 @@ date -u
 uname -srm
 python3 --version
 unset GPU_FAKE_NVML KEEL_ROOT APP_ENV  # the real NVML and configs/local of this checkout
+if [ -n "$REHEARSE" ]; then
+    export GPU_FAKE_NVML=$REHEARSE
+    echo "REHEARSAL: fake NVML fixture $REHEARSE, not the real GPU"
+fi
 
 section "nvidia-smi"
 if command -v nvidia-smi >/dev/null; then
@@ -154,6 +163,52 @@ if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 else
     echo "skipped: python3 has no CUDA-enabled torch to start a GPU process"
 fi
+
+section "gpu.probe job through the in-process broker (APP_ENV=local, SQLite in /tmp)"
+rm -f /tmp/keel-gpu-check.db
+timeout 120 "${PY[@]}" - <<'EOF' 2>&1 | grep -v ' | INFO '
+import asyncio
+import os
+import time
+
+from litestar.testing import TestClient
+
+from keel.app import create_app
+from keel.auth.runtime import build_runtime
+from keel.config import load
+from keel.db.migrate import migrate
+
+environ = {"DB_DATABASE": "/tmp/keel-gpu-check.db", "LOG_LEVEL": "WARNING"}
+if os.environ.get("GPU_FAKE_NVML"):  # --rehearse only
+    environ["GPU_FAKE_NVML"] = os.environ["GPU_FAKE_NVML"]
+settings = load("local", environ=environ)
+assert settings.redis.backend == "memory", "APP_ENV=local runs jobs on the in-process broker"
+asyncio.run(migrate(settings))
+# The jobs API needs a caller: an access token signed with local's development key.
+token = build_runtime(settings).jwt.issue("1", "access", name="gpu-check").token
+with TestClient(create_app(settings)) as client:
+    client.headers["Authorization"] = f"Bearer {token}"
+    response = client.post("/api/jobs", json={"kind": "gpu.probe"})
+    print("POST /api/jobs gpu.probe ->", response.status_code, response.text)
+    if response.status_code != 202:
+        raise SystemExit(1)
+    job_id = response.json()["id"]
+    started = time.monotonic()
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in {"succeeded", "failed", "cancelled"} or time.monotonic() - started > 60:
+            break
+        time.sleep(0.1)
+    print(f"job {job_id}: status={job['status']} queue={job['queue']} worker={job['worker_id']} "
+          f"after {time.monotonic() - started:.2f} s error={job['error']!r}")
+    result = job.get("result") or {}
+    for gpu in result.get("gpus", []):
+        print(f"  [{gpu['index']}] {gpu['name']} {gpu['uuid']} mem {gpu['memory_total_mib']} MiB")
+    fleet = client.get("/api/gpus")
+    print("GET /api/gpus ->", fleet.status_code, fleet.text[:300])
+    raise SystemExit(0 if job["status"] == "succeeded" and result.get("gpus") else 1)
+EOF
+record "gpu.probe job succeeds" "${PIPESTATUS[0]}"
 
 section "keel gpu --watch 1 --count 2"
 timeout 60 "${KEEL[@]}" gpu --watch 1 --count 2
