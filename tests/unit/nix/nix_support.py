@@ -130,13 +130,19 @@ def _applies(dep: Mapping[str, Any], env: Mapping[str, str]) -> bool:
     return marker is None or Marker(marker).evaluate(dict(env))
 
 
-def runtime_closure(root: str, target: Target) -> set[str]:
-    """Names of the packages the runtime venv installs: root's dependencies (with extras,
-    markers evaluated for target), never its dependency groups."""
+def runtime_closure(root: str, target: Target, groups: Iterable[str] = ()) -> set[str]:
+    """Names of the packages a venv of root installs: its dependencies (with extras, markers
+    evaluated for target) plus those of the named dependency groups only (none for the image)."""
     packages = lock_packages()
     env = target.environment
     seen: set[tuple[str, tuple[str, ...]]] = set()
     stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    for group in groups:
+        stack.extend(
+            (dep["name"], tuple(sorted(dep.get("extra", []))))
+            for dep in packages[root]["dev-dependencies"][group]
+            if _applies(dep, env)
+        )
     while stack:
         name, extras = stack.pop()
         if (name, extras) in seen:

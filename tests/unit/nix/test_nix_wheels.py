@@ -54,6 +54,23 @@ def test_every_runtime_dependency_has_a_manylinux_wheel(arch: str) -> None:
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_dev_group_installs_from_wheels_too(arch: str) -> None:
+    """checks.unit-tests runs in a venv with the dev group (workspace.deps.all)."""
+    tgt = target(arch)
+    packages = lock_packages()
+    closure = runtime_closure("keel", tgt, groups=["dev"])
+    assert {"pytest", "mypy", "packaging"} <= closure
+    missing = sorted(
+        name
+        for name in closure - {"keel"}
+        if name not in SDIST_ONLY and not compatible_wheels(packages[name], tgt.tags())
+    )
+    assert not missing, (
+        f"dev group packages without a wheel for CPython {PYTHON} on {arch}: {missing}"
+    )
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_declared_sdist_only_packages_are_real_and_still_needed(arch: str) -> None:
     tgt = target(arch)
     closure = runtime_closure("keel", tgt)
