@@ -50,6 +50,7 @@ prepare_wheels() {
     python3 -m pip wheel -q --index-url https://pypi.org/simple --no-deps -w "$WHEELS" \
         "$(grep -E '^gpustat==' "$req.all" | cut -d' ' -f1)" || return 1
     rm -f "$req" "$req.all"
+    sha256sum uv.lock >"$WHEELS/uv.lock.sha256"
     du -sh "$WHEELS"
     echo "carry $WHEELS to the GPU host; the check installs it offline"
 }
@@ -91,6 +92,8 @@ fi
 section "python environment"
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
     echo "mode: carried wheels ($WHEELS, $(ls "$WHEELS"/*.whl | wc -l) files) into /tmp/keel-site"
+    sha256sum --quiet -c "$WHEELS/uv.lock.sha256" 2>/dev/null \
+        || echo "WARNING: uv.lock changed since --prepare-wheels; rerun it if imports fail"
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/keel-site "$WHEELS"/*.whl
     record "install wheels" $?
