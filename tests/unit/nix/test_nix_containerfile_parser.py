@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from containerfile import ContainerfileError, parse, parse_duration
+from nix_containerfile import ContainerfileError, parse, parse_duration
 
 MULTI_STAGE = r"""
 # syntax comment

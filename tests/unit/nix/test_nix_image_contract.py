@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import pytest
-from containerfile import ImageConfig, parse
+from nix_containerfile import ImageConfig, parse
 from nix_support import NIX_DIR, ROOT, nix_eval, nix_settings
 
 CONTAINERFILE = ROOT / "Containerfile"
