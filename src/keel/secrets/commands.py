@@ -22,7 +22,7 @@ from typing import Any
 
 from keel.secrets import age_keys, sops_config
 from keel.secrets.age_keys import Identities
-from keel.secrets.config_source import COMMITTED_KEY_ENVS, committed_key
+from keel.secrets.config_source import COMMITTED_KEY_ENVS, env_fallbacks, keel_key_dir
 from keel.secrets.document import Decrypted, KeyPlan, decrypt_file, encrypt_bytes, reencrypt
 from keel.secrets.errors import FormatError, SopsError
 from keel.secrets.model import Branch, Comment, from_plain, to_plain
@@ -51,13 +51,6 @@ def _root(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("KEEL_ROOT") or Path.cwd()).resolve()
 
 
-def _keel_key_dir(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_CONFIG_HOME") or str(
-        Path(environ.get("HOME") or Path.home()) / ".config"
-    )
-    return Path(base) / "keel" / "keys"
-
-
 def _env_of(path: Path) -> str | None:
     """``dev`` for ``…/secrets/dev.yaml``: the env whose fallback keys apply."""
     if path.parent.name == "secrets" and path.stem in ENVIRONMENTS:
@@ -67,12 +60,8 @@ def _env_of(path: Path) -> str | None:
 
 def _identities(path: Path, args: argparse.Namespace) -> Identities:
     explicit = [Path(p) for p in (getattr(args, "identity", None) or [])]
-    fallback: list[tuple[Path, str]] = []
     env = _env_of(path)
-    if env is not None:
-        if env in COMMITTED_KEY_ENVS:
-            fallback.append((committed_key(path, env), f"committed {env} key"))
-        fallback.append((_keel_key_dir(os.environ) / f"{env}.agekey", f"keel {env} key"))
+    fallback = env_fallbacks(path, env, os.environ) if env is not None else []
     return age_keys.find_identities(os.environ, explicit=explicit, fallback=fallback)
 
 
@@ -206,7 +195,7 @@ def _ensure_key(env: str, root: Path, args: argparse.Namespace) -> tuple[Path, s
     elif env in COMMITTED_KEY_ENVS or args.in_repo:
         key_path = root / "secrets" / "keys" / f"{env}.agekey"
     else:
-        key_path = _keel_key_dir(os.environ) / f"{env}.agekey"
+        key_path = keel_key_dir(os.environ) / f"{env}.agekey"
     if key_path.is_file():
         identities = Identities()
         identities.add_file(key_path, "key file")
@@ -245,7 +234,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     values = {name: generate_value(48 if "JWT" in name else 32) for name in secret_setting_names()}
     tree = Branch([(Comment(f" {env} secrets: edit with `keel secrets edit {env}`"), None)])
     tree.extend(from_plain(values))
-    _validate(env, root, values)
     creation = sops_config.rule_for(target, config)
     plain = emit_plain([tree], "yaml")
     data = encrypt_bytes(
@@ -258,6 +246,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     write_atomic(target, data)
     print(f"wrote {target}: {', '.join(values)} (random values, encrypted)")
+    try:
+        _validate(env, root, values)
+    except CommandError as exc:
+        # Other settings of the env may still be incomplete; the secrets file is fine.
+        print(f"note: {exc}", file=sys.stderr)
     if env not in COMMITTED_KEY_ENVS:
         print(
             f"decrypt with: SOPS_AGE_KEY_FILE={key_path} (give hosts and CI this file as a "

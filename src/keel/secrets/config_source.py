@@ -27,11 +27,25 @@ def committed_key(path: Path, env: str) -> Path:
     return path.parent / "keys" / f"{env}.agekey"
 
 
-def identities_for(path: Path, *, environ: Mapping[str, str], env: str) -> Identities:
+def keel_key_dir(environ: Mapping[str, str]) -> Path:
+    """Where ``keel secrets init`` keeps dev/prod keys: ``~/.config/keel/keys``."""
+    base = environ.get("XDG_CONFIG_HOME") or str(
+        Path(environ.get("HOME") or Path.home()) / ".config"
+    )
+    return Path(base) / "keel" / "keys"
+
+
+def env_fallbacks(path: Path, env: str, environ: Mapping[str, str]) -> list[tuple[Path, str]]:
+    """Keys tried after the sops search: the committed local/test key, then Keel's own."""
     fallback: list[tuple[Path, str]] = []
     if env in COMMITTED_KEY_ENVS:
         fallback.append((committed_key(path, env), f"committed {env} key"))
-    return find_identities(environ, fallback=fallback)
+    fallback.append((keel_key_dir(environ) / f"{env}.agekey", f"keel {env} key"))
+    return fallback
+
+
+def identities_for(path: Path, *, environ: Mapping[str, str], env: str) -> Identities:
+    return find_identities(environ, fallback=env_fallbacks(path, env, environ))
 
 
 def read_env_secrets(path: Path, *, environ: Mapping[str, str], env: str) -> dict[str, Any]:

@@ -104,3 +104,13 @@ def test_sops_age_keysource_unit_vectors() -> None:
     ssh = Identities()
     ssh.add_text(data["mockSshIdentity"], "mockSshIdentity")
     assert unwrap(data["mockEncryptedSshKey"], ssh) == data["mockEncryptedKeyPlain"].encode()
+
+
+def test_encrypted_comments_come_back_in_place(expected: dict[str, Any]) -> None:
+    """sops' functional-test file with encrypted comments prints as its plaintext source."""
+    from keel.secrets.stores import emit_plain
+
+    name = "getsops-sops/pgp/functional-tests/comments.enc.yaml"
+    doc = decrypt_file(VECTORS / name, data_key=bytes.fromhex(expected[name]["data_key_hex"]))
+    plain = VECTORS / "getsops-sops/plain/functional-tests/comments.yaml"
+    assert emit_plain(doc.branches, "yaml") == plain.read_bytes()
