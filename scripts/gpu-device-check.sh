@@ -152,9 +152,9 @@ EOF
 record "snapshot() sees a healthy GPU" $?
 
 section "a CUDA process shows up in keel gpu"
-if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+if env -u PYTHONPATH python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     # 1 GiB on the GPU for 25 s, held by a process we own; keel gpu should list its pid.
-    python3 -c 'import time, torch; x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); print("holding", flush=True); time.sleep(25)' &
+    env -u PYTHONPATH python3 -c 'import time, torch; x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); print("holding", flush=True); time.sleep(25)' &
     HOLDER=$!
     sleep 8
     echo "holder pid: $HOLDER"
