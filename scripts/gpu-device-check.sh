@@ -153,10 +153,11 @@ record "snapshot() sees a healthy GPU" $?
 
 section "a CUDA process shows up in keel gpu"
 if env -u PYTHONPATH python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-    # 1 GiB on the GPU for 25 s, held by a process we own; keel gpu should list its pid.
-    env -u PYTHONPATH python3 -c 'import time, torch; x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); print("holding", flush=True); time.sleep(25)' &
+    # 1 GiB on the GPU, held by a process we own until killed; keel gpu should list its pid.
+    rm -f /tmp/keel-holder-ready
+    env -u PYTHONPATH python3 -c 'import pathlib, time, torch; x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); torch.cuda.synchronize(); pathlib.Path("/tmp/keel-holder-ready").touch(); time.sleep(120)' &
     HOLDER=$!
-    sleep 8
+    for _ in $(seq 60); do [ -e /tmp/keel-holder-ready ] && break; sleep 0.5; done
     echo "holder pid: $HOLDER"
     timeout 60 "${KEEL[@]}" gpu | tee /tmp/keel-gpu-holder.txt
     grep -Eq "^[0-9]+ +$HOLDER " /tmp/keel-gpu-holder.txt
