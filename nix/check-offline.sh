@@ -18,7 +18,9 @@ EOF
 fi
 
 # Without this every command first spends seconds retrying the (unreachable) binary cache.
-export NIX_CONFIG="${NIX_CONFIG:-$'experimental-features = nix-command flakes\nsubstituters ='}"
+# Flakes are needed for `nix flake metadata`; appended so a caller's NIX_CONFIG is kept.
+nix_settings=$'experimental-features = nix-command flakes\nsubstituters ='
+export NIX_CONFIG="${NIX_CONFIG:+$NIX_CONFIG$'\n'}$nix_settings"
 
 failed=0
 step() { printf '%-58s' "$1"; }
