@@ -111,4 +111,6 @@ def _fixture_problem(settings: Settings) -> str | None:
         load_fixture(resolve_fixture(settings.gpu.fake_nvml, settings.root))
     except FixtureError as exc:
         return str(exc)
+    except ImportError:
+        return None  # snapshot() reports the missing bindings as "no NVIDIA GPU visible"
     return None

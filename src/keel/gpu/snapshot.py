@@ -47,6 +47,8 @@ def snapshot(settings: Settings) -> GpuSnapshot:
         fake = load_fixture(path)
     except FixtureError as exc:
         return _unavailable(f"fake:{fake_value}", str(exc))
+    except ImportError as exc:  # the fake patches pynvml, so it needs it too
+        return _unavailable(f"fake:{fake_value}", _import_reason(exc))
     with installed(fake):
         return _query(f"fake:{path.stem}")
 
@@ -104,7 +106,7 @@ def _query(source: str) -> GpuSnapshot:
         from gpustat.core import GPUStatCollection
         from gpustat.nvml import pynvml as nvml
     except ImportError as exc:
-        return _unavailable(source, f"gpustat/nvidia-ml-py cannot be imported: {exc}")
+        return _unavailable(source, _import_reason(exc))
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:
@@ -132,6 +134,10 @@ def _query(source: str) -> GpuSnapshot:
         cuda_version=cuda,
         gpus=[_gpu(stat) for stat in collection],
     )
+
+
+def _import_reason(exc: ImportError) -> str:
+    return f"gpustat/nvidia-ml-py cannot be imported: {exc}"
 
 
 def _optional(nvml: ModuleType, call: Any) -> Any:

@@ -210,13 +210,15 @@ def test_real_nvml_on_a_host_without_driver() -> None:
     assert not has_gpu(Settings())
 
 
-def test_missing_nvml_bindings_never_raise() -> None:
+@pytest.mark.parametrize("fake_nvml", ["", "h100x1"])
+def test_missing_nvml_bindings_never_raise(fake_nvml: str) -> None:
     # A host whose Python lacks nvidia-ml-py: importing keel.gpu and calling snapshot() still works.
     code = (
         "import sys; sys.modules['pynvml'] = None\n"
         "from keel.config import Settings\n"
+        "from keel.config.sections.gpu import GpuSettings\n"
         "from keel.gpu import snapshot\n"
-        "snap = snapshot(Settings())\n"
+        f"snap = snapshot(Settings(gpu=GpuSettings(fake_nvml={fake_nvml!r})))\n"
         "print(snap.available, snap.reason)\n"
     )
     result = subprocess.run(
