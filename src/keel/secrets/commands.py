@@ -329,6 +329,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _private_tmp() -> str | None:
+    """A RAM-backed folder when there is one, so the plaintext never reaches a disk."""
+    shm = Path("/dev/shm")  # noqa: S108 - only as the parent of a mkdtemp 0700 folder
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def _run_editor(path: Path) -> None:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     try:
@@ -345,7 +351,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     path = _target(args)
     doc = _open(path, args)
     before = emit_plain(doc.branches, doc.fmt)
-    workdir = Path(tempfile.mkdtemp(prefix="keel-secrets-"))  # 0700
+    workdir = Path(tempfile.mkdtemp(prefix="keel-secrets-", dir=_private_tmp()))  # 0700
     temp = workdir / f"edit{path.suffix or '.txt'}"
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
