@@ -1,0 +1,130 @@
+"""Small auth pieces: secret encryption, passwords, counters, runtime checks, headers, 429s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar, get
+from litestar.stores.memory import MemoryStore
+from litestar.testing import TestClient
+
+from keel.auth import atomic
+from keel.auth.crypto import SecretCipher, SecretCipherError
+from keel.auth.errors import AuthConfigError, ThrottledError
+from keel.auth.headers import SecurityHeadersPlugin
+from keel.auth.ratelimit import FailureLimiter, login_rate_limit
+from keel.auth.runtime import build_runtime
+from keel.config import load
+from keel.domain.users.passwords import hash_password, password_problem, verify_password
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_api_key_secret_round_trip_is_bound_to_key_id_and_master_key() -> None:
+    cipher = SecretCipher("m" * 32)
+    blob = cipher.encrypt("kk_one", "the-secret")
+    assert "the-secret" not in blob
+    assert cipher.decrypt("kk_one", blob) == b"the-secret"
+    with pytest.raises(SecretCipherError, match="kk_two: secret does not decrypt"):
+        cipher.decrypt("kk_two", blob)
+    with pytest.raises(SecretCipherError, match="API_KEY_ENCRYPTION_KEY changed"):
+        SecretCipher("n" * 32).decrypt("kk_one", blob)
+
+
+def test_passwords_are_argon2id_and_checked() -> None:
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$")
+    assert verify_password(stored, "correct horse battery")
+    assert not verify_password(stored, "wrong")
+    assert not verify_password(None, "correct horse battery")
+    assert not verify_password("not a hash", "x")
+    assert password_problem("short") is not None
+    assert password_problem("long enough password") is None
+
+
+async def test_counters_and_set_if_absent_in_memory() -> None:
+    store = MemoryStore()
+    assert await atomic.add_if_absent(store, "n1", 10)
+    assert not await atomic.add_if_absent(store, "n1", 10)
+    assert await atomic.peek(store, "c") == (0, 0)
+    assert (await atomic.increment(store, "c", 60))[0] == 1
+    count, reset_in = await atomic.increment(store, "c", 60)
+    assert count == 2
+    assert 0 < reset_in <= 60
+    limiter = FailureLimiter("x", limit=2, window_seconds=60)
+    await limiter.check(store, "bob")
+    await limiter.failed(store, "bob")
+    await limiter.failed(store, "bob")
+    with pytest.raises(ThrottledError) as info:
+        await limiter.check(store, "bob")
+    assert 0 < info.value.retry_after <= 60
+    await limiter.reset(store, "bob")
+    await limiter.check(store, "bob")
+
+
+def _settings(env: str, **environ: str) -> Any:
+    return load(env, root=REPO, environ=environ, secrets_reader=lambda *_: {})
+
+
+def test_runtime_refuses_missing_keys_outside_local_naming_the_setting() -> None:
+    with pytest.raises(AuthConfigError, match=r"JWT_SECRET_KEY: required in APP_ENV=test"):
+        build_runtime(_settings("test"))
+    with pytest.raises(AuthConfigError, match=r"API_KEY_ENCRYPTION_KEY: required"):
+        build_runtime(_settings("test", JWT_SECRET_KEY="s" * 40))
+    # local works without any: stable development values, logged as such.
+    first = build_runtime(_settings("local"))
+    second = build_runtime(_settings("local"))
+    token = first.jwt.issue("1", "access").token
+    assert second.jwt.verify(token, "access").subject == "1"
+
+
+def _app(hsts: bool) -> Litestar:
+    @get("/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    @get("/docs/page")
+    async def docs() -> str:
+        return ""
+
+    limited = login_rate_limit(2)
+    return Litestar(
+        [x, docs],
+        plugins=[SecurityHeadersPlugin(hsts=hsts)],
+        middleware=[limited.middleware],
+    )
+
+
+def test_security_headers_on_every_response_and_hsts_only_behind_tls() -> None:
+    with TestClient(_app(hsts=False)) as client:
+        response = client.get("/x")
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert "strict-transport-security" not in response.headers
+        missing = client.get("/nowhere")
+        assert missing.status_code == 404
+        assert missing.headers["x-frame-options"] == "DENY"
+        assert "content-security-policy" not in client.get("/docs/page").headers
+    with TestClient(_app(hsts=True)) as client:
+        assert "max-age=" in client.get("/x").headers["strict-transport-security"]
+
+
+def test_litestar_rate_limit_answers_429_with_retry_after() -> None:
+    with TestClient(_app(hsts=False)) as client:
+        assert [client.get("/x").status_code for _ in range(2)] == [200, 200]
+        blocked = client.get("/x")
+        assert blocked.status_code == 429
+        assert 0 < int(blocked.headers["retry-after"]) <= 60
+
+
+def test_litestar_redis_store_still_has_what_atomic_uses() -> None:
+    # keel.auth.atomic reaches into RedisStore for SET NX / INCR; a Litestar upgrade that
+    # renames these must fail here, not in production.
+    from litestar.stores.redis import RedisStore
+
+    assert "_redis" in RedisStore.__slots__
+    assert callable(RedisStore._make_key)
