@@ -22,17 +22,24 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# `keel healthcheck` runs every few seconds in every container: it registers only the modules
+# that define its targets, not the whole CLI (web framework, ORM), so a probe starts fast.
+HEALTHCHECK_MODULES: list[str] = ["keel.commands.serve_cmd", "keel.tasks.commands"]
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keel", description="Keel service command line")
     parser.add_argument("--version", action="version", version=f"keel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    healthcheck = list(argv or [])[:1] == ["healthcheck"]
+    for module_name in HEALTHCHECK_MODULES if healthcheck else COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -1,11 +1,12 @@
-"""``/health/live`` (no I/O), ``/health/ready`` (every registered check) and the stdlib client."""
+"""``/health/live`` (no I/O) and ``/health/ready`` (every registered check).
+
+The stdlib client lives in :mod:`keel.health_probe` (re-exported here): ``keel healthcheck``
+runs every few seconds in each container and must not import Litestar.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from keel.components import ReadinessCheck
+from keel.health_probe import probe, summarise
 from keel.lifecycle import describe_exception
 
 
@@ -51,25 +53,4 @@ async def run_checks(checks: Sequence[ReadinessCheck], state: State) -> dict[str
     return {check.name: outcome for check, outcome in zip(checks, outcomes, strict=True)}
 
 
-def probe(url: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """One HTTP GET with the standard library only (container healthchecks have no curl)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) URL we build
-            body = response.read(4096).decode("utf-8", "replace")
-            return 200 <= response.status < 300, f"{response.status} {body.strip()}"
-    except urllib.error.HTTPError as exc:
-        body = exc.read(4096).decode("utf-8", "replace")
-        return False, f"{exc.code} {body.strip()}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, f"unreachable: {reason}"
-
-
-def summarise(body: str) -> str:
-    """Name the failing checks of a /health/ready body, for the healthcheck's one line."""
-    try:
-        document = json.loads(body.split(" ", 1)[1])
-    except (IndexError, ValueError):
-        return body
-    failing = document.get("failing") if isinstance(document, dict) else None
-    return f"failing: {', '.join(failing)}" if failing else body
+__all__ = ["HealthController", "probe", "run_checks", "summarise"]

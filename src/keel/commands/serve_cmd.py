@@ -9,7 +9,7 @@ from typing import Any
 
 from keel.config import ENVIRONMENTS, ConfigError, load
 from keel.config.show import render_table
-from keel.health import probe, summarise
+from keel.health_probe import probe, summarise
 
 
 def register(subparsers: Any) -> None:
