@@ -272,9 +272,53 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     out_fmt = args.output_type or (fmt if fmt != "binary" else "binary")
     if out_fmt not in FORMATS:
         raise CommandError(f"unknown --output-type {out_fmt!r}; use one of {', '.join(FORMATS)}")
-    sys.stdout.buffer.write(emit_plain(doc.branches, out_fmt))
+    if args.extract:
+        output = _extract(doc.branches[0] if doc.branches else Branch(), args.extract, out_fmt)
+    else:
+        output = emit_plain(doc.branches, out_fmt)
+    sys.stdout.buffer.write(output)
     sys.stdout.flush()
     return 0
+
+
+_EXTRACT_PART = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|(\d+))\]')
+
+
+def _extract(root: Branch, selector: str, out_fmt: str) -> bytes:
+    """``sops decrypt --extract '["a"]["b"][0]'``: a string prints raw, anything else in
+    ``out_fmt`` (YAML unless JSON is asked for)."""
+    from keel.secrets.stores import json_store, yaml_store
+
+    position, value = 0, root
+    for match in _EXTRACT_PART.finditer(selector):
+        if match.start() != position:
+            break
+        position = match.end()
+        key, index = match.groups()
+        if key is not None and isinstance(value, Branch):
+            found = value.get(key.replace('\\"', '"'), _MISSING)
+        elif index is not None and isinstance(value, list):
+            items = [item for item in value if not isinstance(item, Comment)]
+            found = items[int(index)] if int(index) < len(items) else _MISSING
+        else:
+            found = _MISSING
+        if found is _MISSING:
+            raise CommandError(f"--extract {selector}: {match.group(0)} not found")
+        value = found
+    if position != len(selector) or not selector:
+        raise CommandError(f'--extract {selector!r}: expected a path like ["key"][0]')
+    if isinstance(value, str) and not isinstance(value, Comment):
+        return value.encode("utf-8", "surrogateescape")
+    if out_fmt == "json":
+        return (
+            json_store.emit([value])
+            if isinstance(value, Branch)
+            else json_store.value_text(value).encode()
+        )
+    return yaml_store.emit_node(value)
+
+
+_MISSING = object()
 
 
 def _rule_args(args: argparse.Namespace) -> dict[str, object]:
@@ -489,6 +533,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("file")
     p.add_argument("--output-type", choices=FORMATS)
     p.add_argument("--input-type", choices=FORMATS)
+    p.add_argument("--extract", help='print one value, e.g. \'["db"]["password"]\'')
     p.add_argument("--identity", action="append", help="age identity file (repeatable)")
 
     p = add("encrypt", cmd_encrypt, "encrypt a plaintext file for age recipients")

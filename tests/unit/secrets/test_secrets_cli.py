@@ -234,3 +234,28 @@ def test_decrypt_without_a_key_names_the_fix(repo: Path, capsys: Any) -> None:
     assert code == 1
     assert "dev.yaml" in err
     assert "no age identity found" in err
+
+
+def test_decrypt_extract_prints_what_sops_prints(
+    tmp_path: Path, sops: Any, age_key: Any, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    source = tmp_path / "x.yaml"
+    source.write_text("a:\n    b: hello\n    n: 42\n    t: true\n    l: [1, x]\ns: top\n")
+    encrypted = tmp_path / "x.enc.yaml"
+    encrypted.write_bytes(
+        sops("--config", "/dev/null", "encrypt", "--age", age_key.recipient, str(source)).stdout
+    )
+    selectors = ['["s"]', '["a"]["n"]', '["a"]["t"]', '["a"]', '["a"]["l"]', '["a"]["l"][1]']
+    for selector in selectors:
+        for extra in ([], ["--output-type", "json"]):
+            want = sops("decrypt", "--extract", selector, *extra, str(encrypted), key=age_key)
+            code = main(
+                ["secrets", "decrypt", "--identity", str(age_key.file), "--extract", selector,
+                 *extra, str(encrypted)]
+            )  # fmt: skip
+            assert code == 0
+            assert capsysbinary.readouterr().out == want.stdout, (selector, extra)
+    code = main(["secrets", "decrypt", "--identity", str(age_key.file), "--extract", '["zz"]',
+                 str(encrypted)])  # fmt: skip
+    assert code == 1
+    assert b'["zz"] not found' in capsysbinary.readouterr().err

@@ -69,6 +69,11 @@ def _value(value: Any, depth: int, indent: str) -> str:
     return go_string(str(value))
 
 
+def value_text(value: Any) -> str:
+    """One value (scalar, list or map) as indented JSON."""
+    return _value(value, 0, "\t")
+
+
 def emit(branches: list[Branch], *, indent: str = "\t") -> bytes:
     """As sops prints JSON: ``json.Indent`` with a tab, then a newline."""
     branch = branches[0] if branches else Branch()

@@ -402,6 +402,18 @@ def emit(branches: list[Branch], *, indent: int = 4) -> bytes:
     return "---\n".join(documents).encode("utf-8", "surrogateescape")
 
 
+def emit_node(value: Any, *, indent: int = 4) -> bytes:
+    """Any value (map, list or scalar) as a YAML document."""
+    if isinstance(value, Branch):
+        return emit([value], indent=indent)
+    lines: list[str] = []
+    if isinstance(value, list) and any(not isinstance(v, Comment) for v in value):
+        _emit_list(value, 0, indent, lines)
+    else:
+        lines.append(scalar(value))
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
 def to_branch(value: Any) -> Any:
     """Plain dicts/lists (metadata) → branches, for :func:`emit`."""
     if isinstance(value, dict):
