@@ -544,8 +544,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("-i", "--in-place", action="store_true")
     p.add_argument("-o", "--output")
     for key in RULE_KEYS:
-        if "comment" not in key:
-            p.add_argument(f"--{key.replace('_', '-')}", dest=key)
+        p.add_argument(f"--{key.replace('_', '-')}", dest=key)
     p.add_argument("--mac-only-encrypted", action="store_true")
 
     _register_env_commands(add, env_arg)

@@ -14,7 +14,7 @@ from typing import Any
 from keel.secrets.cipher import ValueCipher, is_enc, parse_enc
 from keel.secrets.errors import ValueDecryptError
 from keel.secrets.model import Branch, Comment, to_bytes
-from keel.secrets.rules import Rule
+from keel.secrets.rules import Rule, go_regex
 
 # SHA-256("sops"): the MAC starts with it when only encrypted values are authenticated.
 _MAC_ONLY_ENCRYPTED_INIT = hashlib.sha256(b"sops").digest()
@@ -109,18 +109,56 @@ class _Decryptor(_Walker):
 
 
 class _Encryptor(_Walker):
-    def comment(self, text: Comment, path: list[str]) -> Comment:
-        if not text or not self.rule.should_encrypt(path):
-            return text
-        return Comment(self.cipher.encrypt(text, _aad(path), kind="comment"))
+    """Encrypts selected leaves. Comment rules use sops' comments stack: per map/list level,
+    the comments seen since the last non-comment sibling, for every level down to the leaf."""
 
-    def leaf(self, value: Any, path: list[str]) -> Any:
-        encrypted = self.rule.should_encrypt(path)
+    def encrypt_tree(self, value: Any, path: list[str], stack: list[list[str]]) -> Any:
+        if isinstance(value, Branch):
+            out = Branch()
+            stack = [*stack, []]
+            for key, item in value:
+                if isinstance(key, Comment):
+                    stack[-1].append(str(key))
+                    out.append((self.comment_at(key, path, stack), None))
+                else:
+                    out.append((key, self.encrypt_tree(item, [*path, key], stack)))
+                    stack[-1] = []
+            return out
+        if isinstance(value, list):
+            items: list[Any] = []
+            stack = [*stack, []]
+            for item in value:
+                if isinstance(item, Comment):
+                    stack[-1].append(str(item))
+                    items.append(self.comment_at(item, path, stack))
+                else:
+                    items.append(self.encrypt_tree(item, path, stack))
+                    stack[-1] = []
+            return items
+        if value is None:
+            return None
+        encrypted = self.decide(path, stack, is_comment=False)
         if encrypted or not self.mac_only:
             self.hash.update(to_bytes(value))
         if encrypted:
             return self.cipher.encrypt(value, _aad(path))
         return value
+
+    def decide(self, path: list[str], stack: list[list[str]], *, is_comment: bool) -> bool:
+        if not self.rule.by_comment:
+            return self.rule.should_encrypt(path)
+        pattern = go_regex(self.rule.value)
+        comments = [c for level in stack for c in level]
+        if self.rule.kind == "unencrypted_comment_regex":
+            return not any(pattern.search(c) for c in comments)
+        if is_comment:  # the comment being decided does not select itself
+            comments = comments[:-1]
+        return any(pattern.search(c) for c in comments)
+
+    def comment_at(self, text: Comment, path: list[str], stack: list[list[str]]) -> Comment:
+        if not text or not self.decide(path, stack, is_comment=True):
+            return text
+        return Comment(self.cipher.encrypt(text, _aad(path), kind="comment"))
 
 
 def decrypt_branches(
@@ -136,8 +174,6 @@ def encrypt_branches(
     branches: list[Branch], cipher: ValueCipher, rule: Rule, *, mac_only_encrypted: bool
 ) -> tuple[list[Branch], str]:
     """(encrypted branches, the MAC of the plaintext)."""
-    if rule.by_comment:
-        raise ValueError(f"Keel does not write files with {rule.kind}; use sops for those")
     walker = _Encryptor(cipher, rule, mac_only_encrypted)
-    encrypted = [walker.walk(branch, [], walker.leaf) for branch in branches]
+    encrypted = [walker.encrypt_tree(branch, [], []) for branch in branches]
     return encrypted, walker.hexdigest()

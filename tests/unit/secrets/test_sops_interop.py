@@ -263,3 +263,52 @@ def test_ini_and_binary_both_directions(
     keel_file = tmp_path / f"keel.{ext}"
     keel_file.write_bytes(encrypt_bytes(plain, fmt, plan=KeyPlan.single([age_key.recipient])))
     assert sops("decrypt", str(keel_file), key=age_key).stdout == expected
+
+
+COMMENT_RULE_PLAIN = b"""# plain head
+a: 1
+# sops:enc
+b: secret
+c: other
+nested:
+    # sops:enc
+    x: 1
+    y: 2
+# sops:noenc
+d: keep
+l:
+    # sops:enc
+    - one
+    - two
+e: last
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [("encrypted_comment_regex", "sops:enc"), ("unencrypted_comment_regex", "sops:noenc")],
+)
+def test_comment_regex_rules_select_like_sops(
+    kind: str, pattern: str, sops: Any, age_key: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / ".sops.yaml"
+    config.write_text(f"creation_rules:\n  - age: {age_key.recipient}\n    {kind}: '{pattern}'\n")
+    source = tmp_path / "plain.yaml"
+    source.write_bytes(COMMENT_RULE_PLAIN)
+    theirs = sops("--config", str(config), "encrypt", str(source)).stdout
+    ours = encrypt_bytes(
+        COMMENT_RULE_PLAIN,
+        "yaml",
+        plan=KeyPlan.single([age_key.recipient]),
+        rule=Rule(kind, pattern),
+    )
+
+    def encrypted_keys(data: bytes) -> list[str]:
+        body = data.decode().split("\nsops:")[0]
+        return [line.split(":")[0].strip() for line in body.splitlines() if ": ENC[" in line]
+
+    assert encrypted_keys(ours) == encrypted_keys(theirs)
+    path = tmp_path / "ours.yaml"
+    path.write_bytes(ours)
+    mine = decrypt_bytes(theirs, "yaml", identities=age_key.identities())
+    assert _sops_json(sops, path, age_key) == emit_plain(mine.branches, "json")
