@@ -140,6 +140,9 @@ dockerTools.buildLayeredImage {
       "org.opencontainers.image.created" = created;
       "org.opencontainers.image.licenses" = "Apache-2.0";
       "org.opencontainers.image.ref.name" = "${name}:${tag}";
+      # Lets tooling (containers/build.sh, compose.sh) tell a Nix-built keel:latest from one it
+      # built from the Containerfile, and leave it alone.
+      "org.keel.builder" = "nix";
     }
     // lib.optionalAttrs (source != null) { "org.opencontainers.image.source" = source; };
   };

@@ -180,12 +180,13 @@ let
           ok =
             config.Labels."org.opencontainers.image.revision" == stub.inputs.self.rev
             && config.Labels."org.opencontainers.image.version" == version
+            && config.Labels."org.keel.builder" == "nix"
             && all (k: config.Labels ? ${k}) [
               "org.opencontainers.image.title"
               "org.opencontainers.image.description"
               "org.opencontainers.image.licenses"
             ];
-          msg = "OCI labels: revision from the flake, version from pyproject.toml, title, description, licenses";
+          msg = "labels: OCI revision from the flake, version from pyproject.toml, title, description, licenses; org.keel.builder=nix";
         }
       ];
     in
