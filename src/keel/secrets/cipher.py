@@ -106,7 +106,7 @@ class ValueCipher:
         if not enc.iv:
             raise ValueDecryptError(f"{where}: malformed ENC[...] value (empty iv)")
         try:
-            plaintext = AESGCM_decrypt(self._aes, enc, aad)
+            plaintext = _open(self._aes, enc, aad)
         except InvalidTag:
             raise ValueDecryptError(
                 f"{where}: value failed authentication (altered, moved to another key, "
@@ -117,7 +117,8 @@ class ValueCipher:
         return value
 
 
-def AESGCM_decrypt(aes: AESGCM, enc: EncValue, aad: str) -> bytes:  # noqa: N802
+def _open(aes: AESGCM, enc: EncValue, aad: str) -> bytes:
+    # sops stores the GCM tag apart from the ciphertext; AESGCM wants them joined.
     return aes.decrypt(enc.iv, enc.data + enc.tag, aad.encode("utf-8", "surrogateescape"))
 
 
