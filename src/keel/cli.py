@@ -21,18 +21,29 @@ COMMAND_MODULES: list[str] = [
     "keel.commands.credentials_cmd",
 ]
 
-
-# `keel healthcheck` runs every few seconds in every container: it registers only the modules
-# that define its targets, not the whole CLI (web framework, ORM), so a probe starts fast.
-HEALTHCHECK_MODULES: list[str] = ["keel.commands.serve_cmd", "keel.tasks.commands"]
+# The modules a command needs, by its name. A known command imports only these, so
+# `keel healthcheck` (every few seconds in every container) and `keel gpu` start fast instead
+# of importing the web framework and the ORM; help and unknown words import everything.
+COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
+    "config": ("keel.commands.config_cmd",),
+    "secrets": ("keel.secrets.commands",),
+    "gpu": ("keel.gpu.commands",),
+    "serve": ("keel.commands.serve_cmd",),
+    "healthcheck": ("keel.commands.serve_cmd", "keel.tasks.commands"),
+    "migrate": ("keel.db.commands",),
+    "worker": ("keel.tasks.commands",),
+    "users": ("keel.domain.users.commands",),
+    "apikeys": ("keel.domain.users.commands",),
+    "credentials": ("keel.commands.credentials_cmd",),
+}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keel", description="Keel service command line")
     parser.add_argument("--version", action="version", version=f"keel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    healthcheck = list(argv or [])[:1] == ["healthcheck"]
-    for module_name in HEALTHCHECK_MODULES if healthcheck else COMMAND_MODULES:
+    first = next((word for word in argv or () if not word.startswith("-")), None)
+    for module_name in COMMAND_OWNERS.get(first or "", tuple(COMMAND_MODULES)):
         importlib.import_module(module_name).register(subparsers)
     return parser
 

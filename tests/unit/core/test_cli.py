@@ -1,0 +1,35 @@
+"""The CLI table: every command is reachable, and each known command imports only its modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from keel.cli import COMMAND_MODULES, COMMAND_OWNERS, build_parser
+
+
+def test_every_registered_command_has_an_owner_entry() -> None:
+    parser = build_parser([])
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    names = set(subparsers.choices)  # type: ignore[arg-type]
+    assert names == set(COMMAND_OWNERS)
+    assert {m for owners in COMMAND_OWNERS.values() for m in owners} == set(COMMAND_MODULES)
+
+
+def test_each_command_parses_with_only_its_owner_modules() -> None:
+    for command in COMMAND_OWNERS:
+        parser = build_parser([command])
+        subparsers = next(a for a in parser._actions if a.dest == "command")
+        assert command in subparsers.choices  # type: ignore[operator]
+
+
+def test_healthcheck_does_not_import_the_web_framework_or_the_orm() -> None:
+    code = (
+        "import sys; from keel.cli import build_parser; build_parser(['healthcheck']); "
+        "print(sorted(m for m in ('litestar', 'sqlalchemy', 'advanced_alchemy', 'taskiq') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
