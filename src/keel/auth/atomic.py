@@ -54,6 +54,30 @@ async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
         return True
 
 
+async def peek_and_add(
+    counters: Store, counter_key: str, nonces: Store, nonce_key: str, ttl_seconds: int
+) -> tuple[int, int, bool]:
+    """:func:`peek` the counter and :func:`add_if_absent` the nonce, in one Redis round trip.
+
+    Returns (hits so far, seconds until the window resets, nonce was new).
+    """
+    if (
+        isinstance(counters, RedisStore)
+        and isinstance(nonces, RedisStore)
+        and counters._redis is nonces._redis
+    ):
+        full_key = counters._make_key(counter_key)
+        pipe = counters._redis.pipeline(transaction=False)
+        pipe.get(full_key)
+        pipe.ttl(full_key)
+        pipe.set(nonces._make_key(nonce_key), b"1", nx=True, ex=ttl_seconds)
+        raw, ttl, created = await pipe.execute()
+        count, reset_in = (int(raw), max(int(ttl), 1)) if raw is not None else (0, 0)
+        return count, reset_in, bool(created)
+    count, reset_in = await peek(counters, counter_key)
+    return count, reset_in, await add_if_absent(nonces, nonce_key, ttl_seconds)
+
+
 async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, int]:
     """Count one hit in a fixed window; returns (hits so far, seconds until the window resets)."""
     if isinstance(store, RedisStore):

@@ -5,11 +5,12 @@
 ``require_authenticated`` accepts either scheme (a valid JWT or a valid request signature);
 ``require_user`` only a person's JWT; ``require_role("admin")`` a caller holding that role.
 Failures are 401 (no or bad credentials) or 403 (valid caller, not allowed), never detailed.
+Guards are ``async``: Litestar runs a plain function guard in a worker thread on every request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -19,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from keel.auth.errors import unauthorized
 from keel.auth.principal import Principal
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
@@ -27,14 +28,14 @@ def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     return user if isinstance(user, Principal) else None
 
 
-def require_authenticated(
+async def require_authenticated(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     if current_principal(connection) is None:
         raise unauthorized()
 
 
-def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     principal = current_principal(connection)
     if principal is None:
         raise unauthorized()
@@ -43,7 +44,7 @@ def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
 
 
 def require_role(role: str) -> Guard:
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = current_principal(connection)
         if principal is None:
             raise unauthorized()

@@ -5,6 +5,10 @@ size cap -> compact JWS shape -> header (``alg`` in the allowed list, ``kid`` in
 ``alg`` equal to that key's algorithm, no ``crit``) -> signature with that one typed key ->
 ``exp``/``nbf``/``iat``/``iss``/``aud``/``sub``/``jti`` required and checked with a small leeway
 -> token use (access vs refresh). Revocation (a store lookup) is the caller's async step.
+
+A token that passed all of that is remembered (keyed by its exact bytes, signature included)
+until it expires, so a client sending the same token again costs a dict lookup plus the time
+checks, not a second parse and HMAC/RSA verification.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ TokenUse = Literal["access", "refresh"]
 # Three base64url segments, nothing else (JWE has five; whitespace and padding are refused).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _REQUIRED = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti")
+_CACHE_MAX = 10_000
+_WRONG_USE = {"access": "not an access token", "refresh": "not a refresh token"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,8 @@ class JwtService:
             "refresh": refresh_ttl_seconds,
         }
         self._clock = clock
+        # token -> (claims, nbf) of tokens that passed every check.
+        self._verified: dict[str, tuple[TokenClaims, int]] = {}
 
     def issue(
         self, subject: str, use: TokenUse, roles: Sequence[str] = (), name: str = ""
@@ -104,6 +112,9 @@ class JwtService:
         """The token's claims, or :class:`CredentialError` (its reason is for logs only)."""
         if len(token) > self.max_bytes:
             raise CredentialError(f"token longer than {self.max_bytes} bytes")
+        cached = self._verified.get(token)
+        if cached is not None:
+            return self._still_valid(token, *cached, use)
         if not _COMPACT_JWS.fullmatch(token):
             raise CredentialError("not a compact JWS")
         try:
@@ -134,7 +145,24 @@ class JwtService:
             )
         except JOSEError as exc:
             raise CredentialError(f"rejected by python-jose: {type(exc).__name__}") from None
-        return self._check_claims(claims, use, key.kid)
+        checked = self._check_claims(claims, use, key.kid)
+        if len(self._verified) >= _CACHE_MAX:
+            self._verified.clear()
+        self._verified[token] = (checked, int(claims["nbf"]))
+        return checked
+
+    def _still_valid(
+        self, token: str, claims: TokenClaims, not_before: int, use: TokenUse
+    ) -> TokenClaims:
+        now = self._clock()
+        if now > claims.expires_at + self.leeway:
+            self._verified.pop(token, None)
+            raise CredentialError("rejected by python-jose: ExpiredSignatureError")
+        if now < not_before - self.leeway:
+            raise CredentialError("rejected by python-jose: JWTClaimsError")
+        if claims.use != use:
+            raise CredentialError(_WRONG_USE[use])
+        return claims
 
     def _check_claims(self, claims: dict[str, Any], use: TokenUse, kid: str) -> TokenClaims:
         # python-jose only checks that iat is a number; a token from the future is refused here.
@@ -143,7 +171,7 @@ class JwtService:
         if not isinstance(issued_at, int) or issued_at > now + self.leeway:
             raise CredentialError("iat in the future")
         if claims.get("use") != use:
-            raise CredentialError(f"not an {use} token")
+            raise CredentialError(_WRONG_USE[use])
         subject, jti, expires_at = claims.get("sub"), claims.get("jti"), claims.get("exp")
         if not isinstance(subject, str) or not subject:
             raise CredentialError("bad sub")

@@ -55,16 +55,19 @@ class FailureLimiter:
         self.limit = limit
         self.window = window_seconds
 
-    def _key(self, identity: str) -> str:
+    def key(self, identity: str) -> str:
         return f"{self.prefix}:{identity}"
 
     async def check(self, store: Store, identity: str) -> None:
-        count, reset_in = await atomic.peek(store, self._key(identity))
+        count, reset_in = await atomic.peek(store, self.key(identity))
         if count >= self.limit:
             raise ThrottledError(reset_in)
 
     async def failed(self, store: Store, identity: str) -> None:
-        await atomic.increment(store, self._key(identity), self.window)
+        """Count one failure; raises :class:`ThrottledError` once over the limit."""
+        count, reset_in = await atomic.increment(store, self.key(identity), self.window)
+        if count > self.limit:
+            raise ThrottledError(reset_in)
 
     async def reset(self, store: Store, identity: str) -> None:
-        await store.delete(self._key(identity))
+        await store.delete(self.key(identity))

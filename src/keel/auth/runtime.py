@@ -12,6 +12,7 @@ from keel.auth.errors import AuthConfigError
 from keel.auth.jwt import JwtService
 from keel.auth.keys import build_key_ring
 from keel.auth.ratelimit import FailureLimiter
+from keel.auth.revocation import Revocations
 from keel.config import Settings
 from keel.config.sections.auth import AuthSettings
 from keel.logging import register_secret
@@ -24,6 +25,7 @@ class AuthRuntime:
     cipher: SecretCipher
     login_failures: FailureLimiter
     signature_failures: FailureLimiter
+    revocations: Revocations
 
 
 def _local_dev_value(settings: Settings, name: str) -> str:
@@ -85,4 +87,5 @@ def build_runtime(settings: Settings) -> AuthRuntime:
         signature_failures=FailureLimiter(
             "sig-key", auth.signature_failures_per_key, auth.signature_failure_window_seconds
         ),
+        revocations=Revocations(auth.jwt_revocation_cache_seconds),
     )

@@ -186,3 +186,14 @@ def test_key_rotation_old_tokens_verify_new_tokens_use_new_key(resolve, ec_pem: 
     )
     assert es.verify(old_token, "access").kid == "k1"
     assert es.verify(es.issue("7", "access").token, "access").kid == "e1"
+
+
+def test_a_remembered_token_still_expires_and_keeps_its_use(resolve) -> None:
+    now = [time.time()]
+    svc = service(resolve, clock=lambda: now[0])
+    token = svc.issue("42", "access").token
+    assert svc.verify(token, "access").subject == "42"  # verified, then remembered
+    assert svc.verify(token, "access").subject == "42"  # from memory
+    assert reason(svc, token, "refresh") == "not a refresh token"
+    now[0] += 900 + 11  # past exp + leeway
+    assert "Expired" in reason(svc, token)

@@ -37,6 +37,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_issuer: str = msgspec.field(default="keel", name="JWT_ISSUER")
     jwt_audience: str = msgspec.field(default="keel-api", name="JWT_AUDIENCE")
     jwt_leeway_seconds: int = msgspec.field(default=30, name="JWT_LEEWAY_SECONDS")
+    # Each process trusts a "not revoked" answer from Redis this long (0 = ask every request).
+    jwt_revocation_cache_seconds: float = msgspec.field(
+        default=1.0, name="JWT_REVOCATION_CACHE_SECONDS"
+    )
     # Tokens longer than this are refused before parsing (bytes of the compact form).
     jwt_max_bytes: int = msgspec.field(default=4096, name="JWT_MAX_BYTES")
     # --- Request signatures (API keys) -------------------------------------------------------

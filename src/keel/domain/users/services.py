@@ -179,13 +179,13 @@ class SessionService:
     ) -> None:
         leeway = self.runtime.settings.jwt_leeway_seconds
         ttl = max(1, access_exp - int(time.time()) + leeway)
-        await revoked.set(access_jti, b"1", expires_in=ttl)
+        await self.runtime.revocations.revoke(revoked, access_jti, ttl)
         if refresh is None:
             return
         claims = self.runtime.jwt.verify(refresh, "refresh")
         if claims.subject != str(user_id):
             raise CredentialError("refresh token of another user")
-        await revoked.set(claims.jti, b"1", expires_in=self._ttl(claims))
+        await self.runtime.revocations.revoke(revoked, claims.jti, self._ttl(claims))
 
     def _ttl(self, claims: TokenClaims) -> int:
         """Remember a revoked token until it would have expired anyway (plus the leeway)."""

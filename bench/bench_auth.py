@@ -1,0 +1,165 @@
+"""Auth cost: authenticated endpoints vs the unauthenticated /health/live, one Granian worker,
+real PostgreSQL + Redis (throwaway servers from tests/service/servers.py).
+
+Reported: req/s of /health/live, /api/auth/whoami (auth only, no database), /api/users/me
+(JWT) and GET /api/jobs/{id} (signed; and with a JWT), each signed request with its own nonce
+(pre-signed and replayed by a wrk Lua script). Target: auth costs <= 20 % (whoami vs live).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadgen import LoadResult, free_port, running, wrk
+
+from keel.auth.signatures import sign_request
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+CONNECTIONS = 32
+PASSWORD = "bench-password-not-secret"
+GRANIAN = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop"]
+GRANIAN += ["--workers", "1", "--runtime-threads", "1", "--backlog", "1024"]
+
+
+def keel(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    keel_bin = str(Path(sys.executable).with_name("keel"))
+    done = subprocess.run(
+        [keel_bin, *args], env=env, input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"keel {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def presigned_script(path: str, key: dict[str, str], count: int, directory: Path) -> str:
+    """A wrk script sending ``count`` distinct signed GETs of ``path`` (one nonce each)."""
+    name = f"signed-{len(list(directory.glob('signed-*')))}"
+    data = directory / f"{name}.tsv"
+    with data.open("w") as out:
+        for _ in range(count):
+            h = sign_request(key_id=key["key_id"], secret=key["secret"], method="GET", path=path)
+            values = (h["X-Keel-Key-Id"], h["X-Keel-Timestamp"], h["X-Keel-Nonce"])
+            out.write("\t".join((*values, h["X-Keel-Signature"])) + "\n")
+    script = directory / f"{name}.lua"
+    script.write_text(
+        f"""
+local r = {{}}
+for line in io.lines("{data}") do
+  local k, t, n, s = line:match("([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)")
+  r[#r + 1] = {{["X-Keel-Key-Id"] = k, ["X-Keel-Timestamp"] = t,
+               ["X-Keel-Nonce"] = n, ["X-Keel-Signature"] = s}}
+end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #r then i = 1 end -- only if the run outlasts the batch: replays, counted as non-2xx
+  return wrk.format("GET", "{path}", r[i])
+end
+"""
+    )
+    return str(script)
+
+
+def main() -> None:
+    from tests.service.servers import Postgres, RedisServer
+
+    work = Path(tempfile.mkdtemp(prefix="keel-bench-auth-"))
+    pg, redis = Postgres(), RedisServer(work / "redis")
+    (work / "redis").mkdir()
+    pg.init()
+    pg.start()
+    redis.start()
+    try:
+        run(pg.env(pg.create_database("bench")) | redis.env(), work)
+    finally:
+        redis.stop()
+        pg.stop()
+        pg.cleanup()
+
+
+def run(backing: dict[str, str], work: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))},
+        **backing,
+        "APP_ENV": "local",
+        "KEEL_ROOT": str(ROOT),
+        "DEBUG": "false",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "HTTP_PORT": str(port),
+        "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000",
+    }
+    keel(["migrate"], env)
+    password_file = work / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    keel(["users", "create", "bench", "--password-file", str(password_file)], env)
+    key = json.loads(keel(["apikeys", "create", "bench", "--json"], env))
+
+    import urllib.request
+
+    cmd = [*GRANIAN, "--port", str(port), "--factory", "keel.app:app_factory"]
+    with running(cmd, f"{base}/health/live", env):
+        login = urllib.request.Request(
+            f"{base}/api/auth/login",
+            data=json.dumps({"username": "bench", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(login) as response:
+            token = json.loads(response.read())["access_token"]
+        bearer = [f"Authorization: Bearer {token}"]
+        job_request = urllib.request.Request(
+            f"{base}/api/jobs",
+            data=b'{"kind": "echo", "payload": {}}',
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(job_request) as response:
+            job_path = f"/api/jobs/{json.loads(response.read())['id']}"
+        count = 12_000 * SECONDS
+        whoami_script = presigned_script("/api/auth/whoami", key, count, work)
+        job_script = presigned_script(job_path, key, count, work)
+
+        def measure(path: str, **kwargs: object) -> LoadResult:
+            wrk(f"{base}{path}", seconds=1, connections=CONNECTIONS, **kwargs)  # type: ignore[arg-type]
+            return wrk(f"{base}{path}", seconds=SECONDS, connections=CONNECTIONS, **kwargs)  # type: ignore[arg-type]
+
+        live = measure("/health/live")
+        whoami_jwt = measure("/api/auth/whoami", headers=bearer)
+        me_jwt = measure("/api/users/me", headers=bearer)
+        whoami_sig = wrk(
+            f"{base}/api/auth/whoami",
+            seconds=SECONDS,
+            connections=CONNECTIONS,
+            script=whoami_script,
+        )
+        job_sig = wrk(
+            f"{base}{job_path}", seconds=SECONDS, connections=CONNECTIONS, script=job_script
+        )
+        job_jwt = measure(job_path, headers=bearer)
+
+    print(live.line("/health/live (no auth)"))
+    print(whoami_jwt.line("/api/auth/whoami JWT"))
+    print(whoami_sig.line("/api/auth/whoami signed"))
+    print(me_jwt.line("/api/users/me JWT"))
+    print(job_jwt.line("GET /api/jobs/{id} JWT"))
+    print(job_sig.line("GET /api/jobs/{id} signed"))
+    for label, result in (("JWT", whoami_jwt), ("signature", whoami_sig)):
+        cost = 1 - result.requests_per_second / live.requests_per_second
+        print(f"auth cost ({label}, whoami vs /health/live): {cost * 100:.1f} % (target <= 20 %)")
+    for label, result in (("/api/users/me JWT", me_jwt), ("/api/jobs/{id} signed", job_sig)):
+        cost = 1 - result.requests_per_second / live.requests_per_second
+        print(f"{label} vs /health/live (auth + database): {cost * 100:.1f} % slower")
+
+
+if __name__ == "__main__":
+    main()

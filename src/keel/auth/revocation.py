@@ -1,0 +1,48 @@
+"""Revoked token ids: in the ``revoked_tokens`` store (Redis) until the token would expire.
+
+Asking Redis on every request costs about as much as the rest of authentication together, so
+each process remembers answers for ``JWT_REVOCATION_CACHE_SECONDS`` (default 1 s; 0 = ask every
+time). A logout takes effect at once on the process that handled it and within that many
+seconds on every other one. "Revoked" answers are kept until the token expires.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar.stores.base import Store
+
+_MAX_ENTRIES = 50_000
+
+
+class Revocations:
+    def __init__(self, cache_seconds: float) -> None:
+        self.cache_seconds = cache_seconds
+        # jti -> monotonic time until which "not revoked" holds
+        self._clear: dict[str, float] = {}
+        self._revoked: set[str] = set()
+
+    async def is_revoked(self, store: Store, jti: str) -> bool:
+        if jti in self._revoked:
+            return True
+        now = time.monotonic()
+        if self._clear.get(jti, 0.0) > now:
+            return False
+        revoked = await store.exists(jti)
+        if revoked:
+            self._remember_revoked(jti)
+        elif self.cache_seconds > 0:
+            if len(self._clear) >= _MAX_ENTRIES:
+                self._clear.clear()
+            self._clear[jti] = now + self.cache_seconds
+        return revoked
+
+    async def revoke(self, store: Store, jti: str, ttl_seconds: int) -> None:
+        await store.set(jti, b"1", expires_in=max(1, ttl_seconds))
+        self._remember_revoked(jti)
+
+    def _remember_revoked(self, jti: str) -> None:
+        self._clear.pop(jti, None)
+        if len(self._revoked) >= _MAX_ENTRIES:
+            self._revoked.clear()  # the store still has them
+        self._revoked.add(jti)
