@@ -55,8 +55,7 @@ def engine_config(settings: Settings, target: DbTarget) -> EngineConfig:
         max_overflow=db.max_overflow,
         pool_timeout=int(db.pool_timeout),
         pool_recycle=db.pool_recycle,
-        # A connection killed by a DB restart is replaced instead of failing one request.
-        pool_pre_ping=True,
+        pool_pre_ping=db.pool_pre_ping,
         **common,
     )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 from loguru import logger
@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from keel.config import Settings
@@ -55,6 +55,26 @@ class KeelStreamBroker(RedisStreamBroker):
         )
         self.streams = list(streams)
         self.reclaim_interval = reclaim_interval
+        # One client over the pool for kicks and acks (upstream builds one per call).
+        self._client: Redis | None = None
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            self._client = Redis(connection_pool=self.connection_pool)
+        return self._client
+
+    async def kick(self, message: BrokerMessage) -> None:
+        stream = message.labels.get("queue_name") or self.queue_name
+        await self.client.xadd(
+            stream, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate
+        )
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            await self.client.xack(queue_name, CONSUMER_GROUP, id)
+
+        return ack
 
     async def _declare_consumer_group(self) -> None:
         async with Redis(connection_pool=self.connection_pool) as conn:

@@ -77,8 +77,8 @@ def taskiq_argv(settings: Settings, extra: list[str]) -> list[str]:
     worker = settings.worker
     if extra and extra[0] == "--":
         extra = extra[1:]
+    # Options first, then the broker: extra positionals right after it are task modules.
     return [
-        "keel.tasks.worker:worker_broker",
         "--workers",
         str(worker.processes),
         "--max-async-tasks",
@@ -89,6 +89,7 @@ def taskiq_argv(settings: Settings, extra: list[str]) -> list[str]:
         "--shutdown-timeout",
         "5",
         "--no-configure-logging",
+        "keel.tasks.worker:worker_broker",
         *extra,
     ]
 
@@ -106,7 +107,6 @@ def run_worker(args: argparse.Namespace) -> int:
     from keel.logging import configure_logging
     from keel.tasks.worker import set_settings
 
-    configure_logging(settings, process="worker")
     if settings.redis.backend == "memory":
         print(
             "keel worker needs REDIS_BACKEND=redis (with memory, the API runs jobs itself)",
@@ -123,6 +123,7 @@ def run_worker(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    configure_logging(settings, process="worker")
     set_settings(settings)
     worker_args = WorkerArgs.from_cli(taskiq_argv(settings, list(args.taskiq_args or [])))
     logger.bind(lifecycle=True).info(

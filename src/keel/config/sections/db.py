@@ -29,6 +29,9 @@ class DbSettings(msgspec.Struct, frozen=True, kw_only=True):
     connect_timeout: float = msgspec.field(default=5.0, name="DB_CONNECT_TIMEOUT")
     connect_retries: int = msgspec.field(default=5, name="DB_CONNECT_RETRIES")
     echo: bool = msgspec.field(default=False, name="DB_ECHO")
+    # On: a round trip per pool checkout to test the connection first. Off: a connection a DB
+    # restart killed fails one statement, then the pool replaces it.
+    pool_pre_ping: bool = msgspec.field(default=False, name="DB_POOL_PRE_PING")
     # Off: an unreachable DB at start is logged and reported by /health/ready (the pool connects
     # once it is back). On: the process exits after the retries. A wrong password or a missing
     # database always ends the start: waiting does not fix those.

@@ -1,7 +1,6 @@
 """HTTP endpoints for jobs (thin: parse, call the service, map errors to status codes).
 
-Guards: the auth feature sets :data:`JOBS_GUARDS` (applied to every route here) before the
-app is built.
+Guards: :data:`JOBS_GUARDS` (applied to every route here) requires an authenticated caller.
 """
 
 from __future__ import annotations
@@ -14,12 +13,14 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Parameter
 from litestar.status_codes import (
+    HTTP_200_OK,
     HTTP_202_ACCEPTED,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from keel.auth.guards import require_authenticated
 from keel.domain.jobs.kinds import InvalidPayloadError, UnknownKindError
 from keel.domain.jobs.models import JobStatus
 from keel.domain.jobs.schemas import CreateJob, JobAccepted, JobPage, JobView
@@ -32,8 +33,8 @@ from keel.domain.jobs.services import (
 )
 from keel.ids import IdError
 
-# Route guards for every jobs endpoint; the auth feature fills this in.
-JOBS_GUARDS: list[Callable[..., Any]] = []
+# Route guards for every jobs endpoint: a caller with a valid JWT or a valid request signature.
+JOBS_GUARDS: list[Callable[..., Any]] = [require_authenticated]
 
 
 def _service(state: State) -> JobService:
@@ -92,7 +93,7 @@ class JobsController(Controller):
             status=status.value if status else None, kind=kind, limit=limit, cursor=after
         )
 
-    @post("/{job_id:str}/cancel")
+    @post("/{job_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel(self, state: State, job_id: str) -> Response[JobView]:
         try:
             return Response(await _service(state).cancel(_job_id(job_id)))

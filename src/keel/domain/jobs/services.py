@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +24,38 @@ from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.ids import Snowflake
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
+# Hot-path statements built once with bind parameters (building one costs ~0.1 ms).
+_INSERT = jobs.insert()
+_BY_ID = select(jobs).where(jobs.c.id == bindparam("job_id"))
+_CLAIM = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.status == JobStatus.QUEUED.value,
+        or_(jobs.c.run_after.is_(None), jobs.c.run_after <= bindparam("now")),
+    )
+    .values(
+        status=JobStatus.RUNNING.value,
+        worker_id=bindparam("worker_id"),
+        attempts=jobs.c.attempts + 1,
+        started_at=bindparam("now"),
+    )
+)
+_CLAIM_RETURNING = _CLAIM.returning(*jobs.c)
+_SUCCEED = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.status == JobStatus.RUNNING.value,
+        jobs.c.worker_id == bindparam("owner"),
+    )
+    .values(
+        status=JobStatus.SUCCEEDED.value,
+        result=bindparam("result", type_=jobs.c.result.type),
+        error=None,
+        finished_at=bindparam("finished_at"),
+    )
+)
 Enqueue = Callable[[int, str], Awaitable[None]]
 MAX_PAGE = 200
 
@@ -38,6 +70,11 @@ class JobConflictError(Exception):
 
 class EnqueueFailedError(Exception):
     """The broker did not take the message; the job was not accepted."""
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, each statement committed on its own (one round trip, no BEGIN)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _now() -> dt.datetime:
@@ -86,7 +123,8 @@ class JobService:
     def __init__(
         self, engine: AsyncEngine, ids: Snowflake, enqueue: Enqueue, max_attempts: int
     ) -> None:
-        self._engine = engine
+        # Every operation here is one statement: autocommit saves the BEGIN/COMMIT round trips.
+        self._engine = autocommit(engine)
         self._ids = ids
         self._enqueue = enqueue
         self._max_attempts = max_attempts
@@ -123,8 +161,8 @@ class JobService:
             "created_at": _now(),
         }
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(jobs.insert().values(**values))
+            async with self._engine.connect() as conn:
+                await conn.execute(_INSERT, values)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -147,7 +185,7 @@ class JobService:
 
     async def get(self, job_id: int) -> JobView:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+            row = (await conn.execute(_BY_ID, {"job_id": job_id})).first()
         if row is None:
             raise JobNotFoundError(f"job {job_id} not found")
         return to_view(row)
@@ -229,35 +267,24 @@ class JobTransitions:
     """Worker side: claim, take over, and record the outcome, each conditional on the row."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = autocommit(engine)
+        # Success with effects: the row update and the effects commit together.
+        self._transactional = engine
         self._returning = bool(engine.dialect.update_returning)
 
     async def claim(self, job_id: int, worker_id: str) -> ClaimResult:
-        now = _now()
-        condition = and_(
-            jobs.c.id == job_id,
-            jobs.c.status == JobStatus.QUEUED,
-            or_(jobs.c.run_after.is_(None), jobs.c.run_after <= now),
-        )
-        values = {
-            "status": JobStatus.RUNNING.value,
-            "worker_id": worker_id,
-            "attempts": jobs.c.attempts + 1,
-            "started_at": now,
-        }
-        async with self._engine.begin() as conn:
+        params = {"job_id": job_id, "worker_id": worker_id, "now": _now()}
+        async with self._engine.connect() as conn:
             if self._returning:
-                row = (
-                    await conn.execute(update(jobs).where(condition).values(values).returning(jobs))
-                ).first()
+                row = (await conn.execute(_CLAIM_RETURNING, params)).first()
             else:
-                changed = await conn.execute(update(jobs).where(condition).values(values))
+                changed = await conn.execute(_CLAIM, params)
                 row = None
                 if changed.rowcount == 1:
-                    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+                    row = (await conn.execute(_BY_ID, {"job_id": job_id})).first()
             if row is not None:
                 return ClaimResult(Claim.CLAIMED, job=row)
-            current = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+            current = (await conn.execute(_BY_ID, {"job_id": job_id})).first()
         return self._why_not(current, worker_id)
 
     @staticmethod
@@ -294,21 +321,10 @@ class JobTransitions:
     async def succeed(
         self, job_id: int, worker_id: str, result: Any, effects: Sequence[Effect] = ()
     ) -> bool:
-        async with self._engine.begin() as conn:
-            changed = await conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.status == JobStatus.RUNNING,
-                    jobs.c.worker_id == worker_id,
-                )
-                .values(
-                    status=JobStatus.SUCCEEDED.value,
-                    result=result,
-                    error=None,
-                    finished_at=_now(),
-                )
-            )
+        engine = self._transactional if effects else self._engine
+        params = {"job_id": job_id, "owner": worker_id, "result": result, "finished_at": _now()}
+        async with engine.begin() as conn:
+            changed = await conn.execute(_SUCCEED, params)
             if changed.rowcount != 1:
                 return False
             for effect in effects:
