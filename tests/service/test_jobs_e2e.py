@@ -44,6 +44,8 @@ def e2e_env(pg_server: Postgres, redis_server: RedisServer) -> dict[str, str]:
         **new_redis_env(redis_server),
         **FAST_TIMINGS,
         "WORKER_ALLOW_GPU_QUEUE_WITHOUT_GPU": "true",
+        "WORKER_REQUEUE_AFTER": "1",
+        "WORKER_SWEEP_INTERVAL": "0.5",
     }
 
 
@@ -215,3 +217,30 @@ def test_memory_backend_runs_jobs_in_process(tmp_path: Any) -> None:
         done = _wait_terminal(client, job["id"], 10)
         assert done["result"] == {"x": 1}
         assert done["worker_id"] == "local"
+
+
+def test_job_whose_message_was_lost_is_reenqueued(
+    api: TestClient[Any], e2e_env: dict[str, str]
+) -> None:
+    from keel.db.engine import sqlalchemy_config
+    from keel.domain.jobs.services import JobService
+    from keel.ids import Snowflake
+
+    settings = make_settings(e2e_env)
+
+    async def lost() -> str:
+        async def drop(job_id: int, queue: str) -> None:
+            return None  # the message never reaches Redis
+
+        engine = sqlalchemy_config(settings).get_engine()
+        try:
+            service = JobService(
+                engine, Snowflake(1023, epoch_ms=settings.worker.ids_epoch_ms), drop, max_attempts=3
+            )
+            return (await service.create("echo", {"lost": True})).id
+        finally:
+            await engine.dispose()
+
+    job = _wait_terminal(api, asyncio.run(lost()))
+    assert job["status"] == "succeeded"
+    assert job["result"] == {"lost": True}

@@ -20,6 +20,7 @@ from keel.tasks import jobs_task
 from keel.tasks.broker import KeelStreamBroker, build_broker
 from keel.tasks.heartbeat import HeartbeatResource, new_worker_id
 from keel.tasks.runner import JobRunner
+from keel.tasks.sweeper import SweeperResource
 
 _SETTINGS: Settings | None = None
 
@@ -40,7 +41,8 @@ class WorkerRuntime:
         self.heartbeat = HeartbeatResource(
             settings, worker_id, list(settings.worker.queues), self._in_flight
         )
-        self.stack = ResourceStack([*resources, self.heartbeat])
+        self.sweeper = SweeperResource(settings, jobs_task.make_enqueue(broker, settings))
+        self.stack = ResourceStack([*resources, self.heartbeat, self.sweeper])
 
     def _in_flight(self) -> int:
         return self.runner.in_flight if self.runner is not None else 0

@@ -30,6 +30,10 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Exponential backoff between attempts: base * 2**(attempt-1), capped, plus jitter.
     retry_backoff: float = msgspec.field(default=1.0, name="JOB_RETRY_BACKOFF")
     retry_backoff_max: float = msgspec.field(default=60.0, name="JOB_RETRY_BACKOFF_MAX")
+    # A job queued longer than this gets a new message (its own may be lost, e.g. Redis lost
+    # its data); duplicates are harmless. One worker sweeps every WORKER_SWEEP_INTERVAL.
+    requeue_after: float = msgspec.field(default=600.0, name="WORKER_REQUEUE_AFTER")
+    sweep_interval: float = msgspec.field(default=60.0, name="WORKER_SWEEP_INTERVAL")
     heartbeat_interval: float = msgspec.field(default=5.0, name="WORKER_HEARTBEAT_INTERVAL")
     heartbeat_ttl: float = msgspec.field(default=15.0, name="WORKER_HEARTBEAT_TTL")
     # A worker consuming the gpu queue refuses to start when no GPU is visible, unless this is on.

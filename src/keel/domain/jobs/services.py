@@ -229,21 +229,24 @@ class JobService:
             )
         return view
 
-    async def stale_queued(self, older_than: dt.timedelta, limit: int = 500) -> Sequence[Any]:
-        """Queued jobs waiting longer than ``older_than`` (their message may be lost)."""
-        cutoff = _now() - older_than
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(jobs.c.id, jobs.c.queue)
-                .where(
-                    jobs.c.status == JobStatus.QUEUED,
-                    jobs.c.created_at < cutoff,
-                    or_(jobs.c.run_after.is_(None), jobs.c.run_after < cutoff),
-                )
-                .order_by(jobs.c.id)
-                .limit(limit)
+
+async def stale_queued(
+    engine: AsyncEngine, older_than: dt.timedelta, limit: int = 500
+) -> Sequence[Any]:
+    """(id, queue) of jobs queued longer than ``older_than`` (their message may be lost)."""
+    cutoff = _now() - older_than
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(jobs.c.id, jobs.c.queue)
+            .where(
+                jobs.c.status == JobStatus.QUEUED,
+                jobs.c.created_at < cutoff,
+                or_(jobs.c.run_after.is_(None), jobs.c.run_after < cutoff),
             )
-            return result.all()
+            .order_by(jobs.c.id)
+            .limit(limit)
+        )
+        return result.all()
 
 
 class Claim(enum.Enum):
