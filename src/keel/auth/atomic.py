@@ -2,15 +2,17 @@
 
 Litestar's :class:`~litestar.stores.base.Store` has only get/set, so "remember this nonce unless
 it is already there" would be a check-then-set race: two copies of one signed request sent at the
-same moment could both pass. On Redis this module uses ``SET NX EX`` and ``INCR`` on the store's
-own client and key namespace (Litestar keeps those private; a unit test pins the two names). In
-memory (one process, ``APP_ENV=local``) an asyncio lock makes get+set atomic.
+same moment could both pass. On Redis this module uses ``SET NX EX`` and ``INCR`` (in small Lua
+scripts: one round trip per call) on the store's own client and key namespace (Litestar keeps
+those private; a unit test pins the two names). In memory (one process, ``APP_ENV=local``) an
+asyncio lock makes get+set atomic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import msgspec
 from litestar.stores.base import Store
@@ -24,6 +26,25 @@ local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
 """
+# Peek at a counter and remember a nonce, in one command. Returns {count, ttl, nonce was new}.
+_PEEK_AND_ADD_SCRIPT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('TTL', KEYS[1])
+local added = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1])
+if added then added = 1 else added = 0 end
+return {n, ttl, added}
+"""
+# (client id, script source) -> registered script (sent once, then called by its SHA).
+_scripts: dict[tuple[int, str], tuple[object, Any]] = {}
+
+
+def _script(store: RedisStore, source: str) -> Any:
+    client = store._redis
+    entry = _scripts.get((id(client), source))
+    if entry is None:
+        entry = _scripts[(id(client), source)] = (client, client.register_script(source))
+    return entry[1]
+
 
 # One lock per in-memory store (stores live as long as the app; the store is kept with its lock
 # so an id is never reused while the entry exists).
@@ -66,14 +87,11 @@ async def peek_and_add(
         and isinstance(nonces, RedisStore)
         and counters._redis is nonces._redis
     ):
-        full_key = counters._make_key(counter_key)
-        pipe = counters._redis.pipeline(transaction=False)
-        pipe.get(full_key)
-        pipe.ttl(full_key)
-        pipe.set(nonces._make_key(nonce_key), b"1", nx=True, ex=ttl_seconds)
-        raw, ttl, created = await pipe.execute()
-        count, reset_in = (int(raw), max(int(ttl), 1)) if raw is not None else (0, 0)
-        return count, reset_in, bool(created)
+        count, ttl, added = await _script(counters, _PEEK_AND_ADD_SCRIPT)(
+            keys=[counters._make_key(counter_key), nonces._make_key(nonce_key)],
+            args=[ttl_seconds],
+        )
+        return int(count), max(int(ttl), 1) if count else 0, bool(added)
     count, reset_in = await peek(counters, counter_key)
     return count, reset_in, await add_if_absent(nonces, nonce_key, ttl_seconds)
 
@@ -81,7 +99,9 @@ async def peek_and_add(
 async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, int]:
     """Count one hit in a fixed window; returns (hits so far, seconds until the window resets)."""
     if isinstance(store, RedisStore):
-        count, ttl = await store._redis.eval(_INCR_SCRIPT, 1, store._make_key(key), window_seconds)
+        count, ttl = await _script(store, _INCR_SCRIPT)(
+            keys=[store._make_key(key)], args=[window_seconds]
+        )
         return int(count), int(ttl)
     async with _lock(store):
         now = time.time()
