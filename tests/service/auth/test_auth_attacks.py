@@ -355,3 +355,18 @@ async def test_login_attempts_per_ip_get_429(make_world: Any) -> None:
     statuses = [(await login(client, f"user{i}", "wrong-password-x")).status_code for i in range(3)]
     assert statuses == [401, 401, 429]
     assert "retry-after" in (await login(client, "x", "y" * 12)).headers
+
+
+async def test_logout_reaches_other_processes_within_the_revocation_cache(make_world: Any) -> None:
+    import asyncio
+
+    shared = {"APP_NAME": "keel-auth-shared", "JWT_REVOCATION_CACHE_SECONDS": "0.5"}
+    w, first = await make_world(**shared)
+    _, second = await make_world(**shared)
+    access = (await login(first, w.username, PASSWORD)).json()["access_token"]
+    # The second process has seen the token (and trusts "not revoked" for 0.5 s).
+    assert (await second.get("/api/users/me", headers=bearer(access))).status_code == 200
+    assert (await first.post("/api/auth/logout", headers=bearer(access))).status_code == 204
+    await assert_refused(await first.get("/api/users/me", headers=bearer(access)))
+    await asyncio.sleep(0.6)
+    await assert_refused(await second.get("/api/users/me", headers=bearer(access)))
