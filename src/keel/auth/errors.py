@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 
+from keel.config.errors import ConfigError
+
 # The one message every authentication failure shows; never says which check failed.
 CLIENT_DETAIL = "invalid or missing credentials"
 
 
-class AuthConfigError(Exception):
-    """Auth settings cannot be used (bad key, wrong key type). Names the setting, never a value."""
+class AuthConfigError(ConfigError):
+    """Auth settings cannot be used (bad key, wrong key type). Names the setting, never a value.
+
+    A :class:`~keel.config.ConfigError`, so whatever reports configuration problems (``keel``
+    commands, the app factory's caller) reports this one the same way.
+    """
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__([problem], header="auth settings refused")
 
 
 class CredentialError(Exception):

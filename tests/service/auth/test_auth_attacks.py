@@ -370,3 +370,13 @@ async def test_logout_reaches_other_processes_within_the_revocation_cache(make_w
     await assert_refused(await first.get("/api/users/me", headers=bearer(access)))
     await asyncio.sleep(0.6)
     await assert_refused(await second.get("/api/users/me", headers=bearer(access)))
+
+
+async def test_signed_body_over_the_size_limit_is_413_not_500(make_world: Any) -> None:
+    w, client = await make_world(HTTP_MAX_BODY_BYTES="1024")
+    body = b'{"kind": "echo", "payload": {"x": "' + b"a" * 4096 + b'"}}'
+    headers = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/jobs", body=body
+    )
+    response = await client.post("/api/jobs", content=body, headers=headers)
+    assert response.status_code == 413

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from litestar.datastructures import State
 from loguru import logger
 
-from keel.auth.errors import AuthConfigError
 from keel.config import ENVIRONMENTS, ConfigError, Settings, load
 from keel.domain.users.passwords import password_problem
 from keel.domain.users.services import ADMIN_ROLE, AlreadyExistsError, ApiKeyService, UserService
@@ -104,7 +103,7 @@ def _run(env: str | None, work: Callable[[Settings], T]) -> int:
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
-    except (CommandError, AlreadyExistsError, AuthConfigError, StartupError, ValueError) as exc:
+    except (CommandError, AlreadyExistsError, StartupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
