@@ -380,3 +380,20 @@ async def test_signed_body_over_the_size_limit_is_413_not_500(make_world: Any) -
     )
     response = await client.post("/api/jobs", content=body, headers=headers)
     assert response.status_code == 413
+
+
+async def test_jobs_api_needs_a_caller_and_takes_either_scheme(world: Any) -> None:
+    w, client = world
+    body = b'{"kind": "echo", "payload": {"n": 1}}'
+    await assert_refused(await client.post("/api/jobs", content=body))
+    headers = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/jobs", body=body
+    )
+    created = await client.post("/api/jobs", content=body, headers=headers)
+    assert created.status_code == 202, created.text
+    path = f"/api/jobs/{created.json()['id']}"
+    await assert_refused(await client.get(path))
+    signed = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path=path)
+    assert (await client.get(path, headers=signed)).status_code == 200
+    access = (await login(client, w.username, PASSWORD)).json()["access_token"]
+    assert (await client.get(path, headers=bearer(access))).status_code == 200
