@@ -129,7 +129,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             self._refuse(request, exc.reason)
         if await self.runtime.revocations.is_revoked(_revoked(request), claims.jti):
             self._refuse(request, "token revoked")
-        if not claims.subject.isdigit():
+        if not (claims.subject.isascii() and claims.subject.isdigit()):
             self._refuse(request, "subject is not a user id")
         return Principal(
             kind="user",

@@ -39,6 +39,7 @@ HEADERS = (HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _SIGNATURE_PATTERN = re.compile(r"[0-9a-f]{64}")
+_TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,12}")
 
 
 def canonical_query(query_string: str) -> str:
@@ -166,7 +167,8 @@ class SignatureVerifier:
         signature = headers.get(HEADER_SIGNATURE, "")
         if key_id is None:
             raise CredentialError("missing or malformed key id")
-        if not timestamp.isdigit() or len(timestamp) > 12:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then rejects.
+        if not _TIMESTAMP_PATTERN.fullmatch(timestamp):
             raise CredentialError("malformed timestamp")
         if abs(self._clock() - int(timestamp)) > self.window:
             raise CredentialError("timestamp outside the window")

@@ -397,3 +397,14 @@ async def test_jobs_api_needs_a_caller_and_takes_either_scheme(world: Any) -> No
     assert (await client.get(path, headers=signed)).status_code == 200
     access = (await login(client, w.username, PASSWORD)).json()["access_token"]
     assert (await client.get(path, headers=bearer(access))).status_code == 200
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"\xff\xfe", b"", b" ", b"9" * 40, b"-1", b"a" * 5000])
+async def test_garbage_in_any_auth_header_is_401_never_500(world: Any, value: bytes) -> None:
+    w, client = world
+    good = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/jobs")
+    for name in [*good, "Authorization"]:
+        headers: dict[str, Any] = {} if name == "Authorization" else dict(good)
+        headers[name] = value
+        response = await client.get("/api/jobs", headers=headers)
+        assert response.status_code in (401, 429), (name, value, response.text)

@@ -134,6 +134,8 @@ async def test_wrong_key_id_wrong_secret_and_malformed_headers() -> None:
     for name, value in (
         ("X-Keel-Key-Id", "x"),
         ("X-Keel-Timestamp", "12.5"),
+        ("X-Keel-Timestamp", "\u00b2"),  # str.isdigit() says yes, int() says no
+        ("X-Keel-Timestamp", "-5"),
         ("X-Keel-Nonce", "short"),
         ("X-Keel-Signature", "ZZ"),
     ):

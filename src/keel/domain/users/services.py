@@ -168,7 +168,9 @@ class SessionService:
         if not await add_if_absent(revoked, claims.jti, self._ttl(claims)):
             raise CredentialError("refresh token already used or revoked")
         user = (
-            await self.users.get_active(int(claims.subject)) if claims.subject.isdigit() else None
+            await self.users.get_active(int(claims.subject))
+            if claims.subject.isascii() and claims.subject.isdigit()
+            else None
         )
         if user is None:
             raise CredentialError("user missing or inactive")
