@@ -408,3 +408,27 @@ async def test_garbage_in_any_auth_header_is_401_never_500(world: Any, value: by
         headers[name] = value
         response = await client.get("/api/jobs", headers=headers)
         assert response.status_code in (401, 429), (name, value, response.text)
+
+
+async def test_bad_bodies_on_auth_routes_are_4xx_without_echo(world: Any) -> None:
+    w, client = world
+    secret_ish = "hunter2-" + "z" * 20
+    for body in (
+        {"username": 5, "password": secret_ish},
+        {"username": w.username, "password": secret_ish, "admin": True},
+        {"username": w.username},
+        {"username": "x" * 65, "password": secret_ish},
+        {"username": w.username, "password": "p" * 1025},
+    ):
+        response = await client.post("/api/auth/login", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert secret_ish not in response.text
+    response = await client.post("/api/auth/login", content=b"{not json")
+    assert response.status_code == 400
+    for token in ("", "garbage", "a.b.c", rs256(w, claims(w, use="refresh", sub="not-a-number"))):
+        response = await client.post("/api/auth/refresh", json={"refresh_token": token})
+        assert response.status_code in (400, 401), (token, response.text)
+    signed = sign_request(
+        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/auth/logout"
+    )
+    assert (await client.post("/api/auth/logout", headers=signed)).status_code == 403
