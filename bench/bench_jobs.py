@@ -1,16 +1,20 @@
-"""Jobs: GET /api/jobs/{id} against PostgreSQL, and end-to-end echo-job throughput.
+"""Jobs: GET /api/jobs/{id} against PostgreSQL, worker drain rate, end-to-end echo throughput.
 
 Starts its own PostgreSQL and Redis (as the service tests do), the API under Granian (1 worker)
 and `keel worker` (1 process). Figures:
 - GET /api/jobs/{id}: req/s and p50/p99 (wrk, 32 connections, authenticated);
-- echo jobs API -> Redis -> worker -> DB: accepted/s at the API, done/s end to end, and
-  enqueue-to-done latency p50/p99 from the job rows (created_at -> finished_at).
+- worker drain: a backlog of echo jobs run by one worker process (jobs/s);
+- echo jobs API -> Redis -> worker -> DB under HTTP load: accepted/s at the API, done/s end to
+  end, enqueue-to-done latency p50/p99 from the job rows (created_at -> finished_at).
 Moonshot: >= 1,000 jobs/s end to end with every service on this machine.
+BENCH_SECONDS (default 5), BENCH_BACKLOG (default 3000), BENCH_PROFILE=DIR (py-spy profiles,
+collapsed stacks, of the API and the worker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -18,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
@@ -27,12 +33,13 @@ from loadgen import free_port, running, wrk  # noqa: E402
 from tests.service.servers import Postgres, RedisServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
-# BENCH_PROFILE=DIR: record py-spy profiles (collapsed stacks) of the API and the worker there.
+BACKLOG = int(os.environ.get("BENCH_BACKLOG", "3000"))
 PROFILE = os.environ.get("BENCH_PROFILE")
+KEEL = str(Path(sys.executable).with_name("keel"))
 
 
-def _profile(name: str, pid: int) -> subprocess.Popen[bytes] | None:
-    if not PROFILE:
+def _profile(name: str, pid: int, seconds: int = SECONDS) -> subprocess.Popen[bytes] | None:
+    if not PROFILE or not pid:
         return None
     Path(PROFILE).mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
@@ -46,7 +53,7 @@ def _profile(name: str, pid: int) -> subprocess.Popen[bytes] | None:
             "--rate",
             "200",
             "--duration",
-            str(SECONDS),
+            str(seconds),
             "--pid",
             str(pid),
             "-o",
@@ -58,65 +65,187 @@ def _profile(name: str, pid: int) -> subprocess.Popen[bytes] | None:
 
 
 def _granian_pid(port: int) -> int:
-    out = subprocess.run(
-        ["pgrep", "-f", f"--port {port} "], capture_output=True, text=True, check=False
+    found = subprocess.run(
+        ["pgrep", "-f", f"--port {port} --factory"], capture_output=True, text=True, check=False
     ).stdout.split()
-    return int(out[0]) if out else 0
+    return int(found[0]) if found else 0
 
 
-def _settings(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def _settings(env: dict[str, str]) -> Any:
     from keel.config import load
 
     return load("local", root=ROOT, environ=env, secrets_reader=lambda *a: {})
 
 
-def _token(env: dict[str, str]) -> str:
-    from keel.auth.runtime import build_runtime
-
-    return build_runtime(_settings(env)).jwt.issue("1", "access", name="bench").token
-
-
-def _rows(env: dict[str, str]) -> list[tuple[float, float]]:
+def _query(env: dict[str, str], sql: str) -> list[Any]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from keel.db.url import database_target
 
-    async def run() -> list[tuple[float, float]]:
+    async def run() -> list[Any]:
         engine = create_async_engine(database_target(_settings(env)).url)
-        async with engine.connect() as conn:
-            result = await conn.execute(
-                text(
-                    "SELECT extract(epoch FROM created_at), extract(epoch FROM finished_at) "
-                    "FROM jobs WHERE kind = 'echo' AND status = 'succeeded'"
-                )
-            )
-            rows = [(float(a), float(b)) for a, b in result.all()]
-        await engine.dispose()
-        return rows
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(text(sql))
+                return list(result.all()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
 
     return asyncio.run(run())
 
 
-def _count(env: dict[str, str], where: str) -> int:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
+def _enqueue_directly(env: dict[str, str], count: int) -> None:
+    """Accept ``count`` echo jobs through the service (no HTTP): a backlog for the drain."""
+    from keel.db.engine import sqlalchemy_config
+    from keel.domain.jobs.kinds import QUEUES
+    from keel.domain.jobs.services import JobService
+    from keel.ids import Snowflake
+    from keel.tasks import jobs_task
+    from keel.tasks.broker import build_broker
 
-    from keel.db.url import database_target
+    settings = _settings(env)
 
-    async def run() -> int:
-        engine = create_async_engine(database_target(_settings(env)).url)
-        async with engine.connect() as conn:
-            value = await conn.scalar(text(f"SELECT count(*) FROM jobs WHERE {where}"))
+    async def run() -> None:
+        broker = build_broker(settings, QUEUES)
+        enqueue = jobs_task.make_enqueue(broker, settings)
+        await broker.startup()
+        engine = sqlalchemy_config(settings).get_engine()
+        ids = Snowflake(1000, epoch_ms=settings.worker.ids_epoch_ms)
+        service = JobService(engine, ids, enqueue, max_attempts=3)
+        for start in range(0, count, 100):
+            batch = range(start, min(count, start + 100))
+            await asyncio.gather(*(service.create("echo", {"n": i}) for i in batch))
         await engine.dispose()
-        return int(value or 0)
+        await broker.shutdown()
 
-    return asyncio.run(run())
+    asyncio.run(run())
+
+
+def _wait_done(env: dict[str, str], what: str) -> None:
+    deadline = time.monotonic() + 180
+    pending = "SELECT count(*) FROM jobs WHERE status NOT IN ('succeeded', 'failed')"
+    while _query(env, pending)[0][0]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: jobs did not finish in 180 s")
+        time.sleep(0.5)
 
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = Path(tempfile.mkdtemp()) / "worker.log"
+    return subprocess.Popen(
+        [KEEL, "worker", "--workers", "1", "--max-async-tasks", "200"],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def bench(env: dict[str, str]) -> None:
+    from keel.auth.runtime import build_runtime
+
+    token = build_runtime(_settings(env)).jwt.issue("1", "access", name="bench").token
+    auth = f"Authorization: Bearer {token}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--backlog",
+        "1024",
+        "--port",
+        str(port),
+        "--factory",
+        "keel.app:app_factory",
+    ]
+    worker: subprocess.Popen[bytes] | None = None
+    with running(cmd, f"{base}/health/live", env):
+        try:
+            request = urllib.request.Request(
+                f"{base}/api/jobs",
+                data=json.dumps({"kind": "sleep", "payload": {"seconds": 0}}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request) as response:
+                job_id = json.loads(response.read())["id"]
+            url = f"{base}/api/jobs/{job_id}"
+            wrk(url, seconds=1, headers=[auth])
+            spy = _profile("api-get", _granian_pid(port))
+            get = wrk(url, seconds=SECONDS, headers=[auth])
+            print(get.line("GET /api/jobs/{id} (PostgreSQL)"), flush=True)
+            if spy:
+                spy.wait()
+
+            # Drain: a backlog of echo jobs, then one worker process runs them all.
+            _enqueue_directly(env, BACKLOG)
+            worker = _start_worker(env)
+            spy = _profile("worker-drain", worker.pid, seconds=SECONDS + 10)
+            _wait_done(env, "drain")
+            done, seconds = _query(
+                env,
+                "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at)) "
+                "FROM jobs WHERE kind = 'echo' AND status = 'succeeded'",
+            )[0]
+            print(
+                f"{'worker drain (backlog, 1 process)':<34} {done / float(seconds):>10,.0f}"
+                f" jobs/s   ({done} jobs in {float(seconds):.1f} s)",
+                flush=True,
+            )
+            if spy:
+                spy.wait()
+            _query(env, "DELETE FROM jobs WHERE kind = 'echo'")
+
+            # End to end under HTTP load: wrk POSTs echo jobs while the worker runs them.
+            script = Path(tempfile.mkdtemp()) / "post.lua"
+            script.write_text(
+                'wrk.method = "POST"\n'
+                'wrk.body = \'{"kind": "echo", "payload": {"n": 1}}\'\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+            spies = [_profile("api-post", _granian_pid(port)), _profile("worker", worker.pid)]
+            post = wrk(f"{base}/api/jobs", seconds=SECONDS, headers=[auth], script=str(script))
+            print(post.line("POST /api/jobs (echo, accepted)"), flush=True)
+            for spy in spies:
+                if spy:
+                    spy.wait()
+            _wait_done(env, "end to end")
+            rows = _query(
+                env,
+                "SELECT extract(epoch FROM created_at), "
+                "extract(epoch FROM finished_at) FROM jobs WHERE kind = 'echo'",
+            )
+            created = [float(c) for c, _ in rows]
+            finished = [float(f) for _, f in rows]
+            latencies = [(f - c) * 1000 for c, f in zip(created, finished, strict=True)]
+            elapsed = max(finished) - min(created)
+            print(
+                f"{'echo jobs end to end (1 worker)':<34} {len(rows) / elapsed:>10,.0f} jobs/s"
+                f"   p50 {statistics.median(latencies):6.1f} ms   p99 {_pct(latencies, 0.99):6.1f}"
+                f" ms   ({len(rows)} jobs in {elapsed:.1f} s)"
+            )
+            print(
+                "moonshot: >= 1,000 jobs/s end to end; load average now: "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+            )
+        finally:
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(30)
 
 
 def main() -> None:
@@ -125,7 +254,6 @@ def main() -> None:
     pg.init()
     pg.start()
     redis.start()
-    worker = None
     try:
         pg.create_database("bench")
         env = {
@@ -146,104 +274,8 @@ def main() -> None:
         from keel.db.migrate import migrate
 
         asyncio.run(migrate(_settings(env)))
-        token = _token(env)
-        auth = f"Authorization: Bearer {token}"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--loop",
-            "uvloop",
-            "--workers",
-            "1",
-            "--runtime-threads",
-            "1",
-            "--backlog",
-            "1024",
-            "--port",
-            str(port),
-            "--factory",
-            "keel.app:app_factory",
-        ]
-        with running(cmd, f"{base}/health/live", env):
-            import json
-            import urllib.request
-
-            request = urllib.request.Request(
-                f"{base}/api/jobs",
-                data=json.dumps({"kind": "sleep", "payload": {"seconds": 0}}).encode(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(request) as response:
-                job_id = json.loads(response.read())["id"]
-            url = f"{base}/api/jobs/{job_id}"
-            wrk(url, seconds=1, headers=[auth])
-            spy = _profile("api-get", _granian_pid(port))
-            get = wrk(url, seconds=SECONDS, headers=[auth])
-            if spy:
-                spy.wait()
-            print(get.line("GET /api/jobs/{id} (PostgreSQL)"))
-
-            script = Path(tempfile.mkdtemp()) / "post.lua"
-            script.write_text(
-                'wrk.method = "POST"\n'
-                'wrk.body = \'{"kind": "echo", "payload": {"n": 1}}\'\n'
-                'wrk.headers["Content-Type"] = "application/json"\n'
-            )
-            log = Path(tempfile.mkdtemp()) / "worker.log"
-            worker = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("keel")),
-                    "worker",
-                    "--workers",
-                    "1",
-                    "--max-async-tasks",
-                    "200",
-                ],
-                env={**os.environ, **env},
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            import redis as redis_client
-
-            probe = redis_client.Redis.from_url(redis.url)
-            deadline = time.monotonic() + 60
-            while not probe.keys("keel:worker:*"):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"worker did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.2)
-            began = time.time()
-            spies = [_profile("api-post", _granian_pid(port)), _profile("worker", worker.pid)]
-            post = wrk(f"{base}/api/jobs", seconds=SECONDS, headers=[auth], script=str(script))
-            print(post.line("POST /api/jobs (echo, accepted)"))
-            for spy in spies:
-                if spy:
-                    spy.wait()
-            deadline = time.monotonic() + 120
-            while _count(env, "kind = 'echo' AND status NOT IN ('succeeded', 'failed')"):
-                if time.monotonic() > deadline:
-                    raise SystemExit("echo jobs did not finish in 120 s")
-                time.sleep(0.5)
-            rows = _rows(env)
-            first_created = min(c for c, _ in rows)
-            last_done = max(f for _, f in rows)
-            latencies = [(f - c) * 1000 for c, f in rows]
-            elapsed = last_done - first_created
-            print(
-                f"{'echo jobs end to end (1 worker)':<34} {len(rows) / elapsed:>10,.0f} jobs/s"
-                f"   p50 {statistics.median(latencies):6.1f} ms   p99 {_pct(latencies, 0.99):6.1f}"
-                f" ms   ({len(rows)} jobs in {elapsed:.1f} s; load from {began:.0f})"
-            )
-            print("moonshot: >= 1,000 jobs/s end to end")
+        bench(env)
     finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
         redis.stop()
         pg.stop()
         pg.cleanup()
