@@ -62,3 +62,30 @@ image-gpu: ## the NVIDIA variant with Nix (nix build .#image-gpu), loaded as kee
 
 check-nix: ## offline Nix checks: parse, fromTOML uv.lock, flake.lock, image policy, contract
 	nix/check-offline.sh
+
+# --- compose ---
+# ENV=dev|test|prod, GPU=1 adds compose.gpu.yaml. `docker compose` (v2) or `docker-compose` (v1).
+GPU ?= 0
+COMPOSE_SH := ENV=$(ENV) GPU=$(GPU) containers/compose.sh
+.PHONY: up down logs ps image-docker images-offline test-integration
+up: ## start the stack for ENV (builds the app image when its inputs changed), wait until healthy
+	$(COMPOSE_SH) up
+
+down: ## stop the stack for ENV (ENV=test also drops its volumes)
+	$(COMPOSE_SH) down
+
+logs: ## follow the stack's logs
+	$(COMPOSE_SH) logs
+
+ps: ## list the stack's services and their health
+	$(COMPOSE_SH) ps
+
+image-docker: ## build the Containerfile image as keel:latest (offline base; BASE_IMAGE=... to change)
+	containers/build.sh app
+
+images-offline: ## build base, python, postgres, redis, nginx images from Debian packages (cached)
+	containers/build.sh offline
+
+test-integration: venv ## the real Compose stack (test overlay, prod and GPU overlays) end to end
+	containers/build.sh all
+	$(UV) run --frozen pytest -m integration tests/integration -p no:cacheprovider $(PYTEST_ARGS)

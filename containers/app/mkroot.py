@@ -17,10 +17,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-# Standard-library parts a server never imports.
+# Standard-library parts a server never imports (unittest stays: the fake NVML uses
+# unittest.mock).
 STDLIB_SKIP = {
     "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
-    "distutils", "venv", "unittest", "config-3.11-x86_64-linux-gnu",
+    "venv", "config-3.11-x86_64-linux-gnu",
 }
 # Extension modules for terminals and old database formats; they drag in readline, ncurses,
 # Berkeley DB and Kerberos libraries.
