@@ -49,6 +49,9 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
         default=SecretStr(""), name="API_KEY_ENCRYPTION_KEY"
     )
     signature_window_seconds: int = msgspec.field(default=300, name="SIGNATURE_WINDOW_SECONDS")
+    # Each API process keeps an active key's decrypted secret this long (a disabled key keeps
+    # working that long); 0 = read the database on every signed request.
+    api_key_cache_seconds: float = msgspec.field(default=10.0, name="API_KEY_CACHE_SECONDS")
     # --- Rate limits ------------------------------------------------------------------------
     login_per_ip_per_minute: int = msgspec.field(default=20, name="AUTH_LOGIN_PER_IP_PER_MINUTE")
     login_failures_per_user: int = msgspec.field(default=5, name="AUTH_LOGIN_FAILURES_PER_USER")

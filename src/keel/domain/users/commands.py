@@ -53,6 +53,10 @@ def register(subparsers: Any) -> None:
     key.add_argument("--json", action="store_true", help="print {key_id, secret, name} as JSON")
     key.add_argument("--env", choices=ENVIRONMENTS, help="default: $APP_ENV or local")
     key.set_defaults(handler=run_apikeys_create)
+    disable = apikeys_sub.add_parser("disable", help="stop an API key from signing requests")
+    disable.add_argument("name")
+    disable.add_argument("--env", choices=ENVIRONMENTS, help="default: $APP_ENV or local")
+    disable.set_defaults(handler=run_apikeys_disable)
 
 
 def read_password(path: Path | None) -> str:
@@ -148,5 +152,24 @@ def run_apikeys_create(args: argparse.Namespace) -> int:
         print(f"key id: {key_id}")
         print(f"secret: {secret}")
         print("The secret is shown only now; store it in the client's secret store.")
+
+    return _run(args.env, work)
+
+
+def run_apikeys_disable(args: argparse.Namespace) -> int:
+    def work(settings: Settings) -> None:
+        async def disable(state: State) -> str | None:
+            async with state.db_sessions() as session:
+                key = await ApiKeyService(session).disable(args.name)
+                await session.commit()
+                return key.key_id if key is not None else None
+
+        key_id = asyncio.run(_with_resources(settings, disable))
+        if key_id is None:
+            raise CommandError(f"no API key named {args.name!r}")
+        print(
+            f"disabled API key {args.name} ({key_id}); API processes stop accepting it within "
+            f"API_KEY_CACHE_SECONDS ({settings.auth.api_key_cache_seconds:g} s)"
+        )
 
     return _run(args.env, work)

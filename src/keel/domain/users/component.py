@@ -16,6 +16,10 @@ def component(settings: Settings) -> Component:
     return Component(
         name="auth",
         route_handlers=[api_router(runtime)],
-        middleware=[authentication_middleware(runtime, DbApiKeyDirectory(runtime.cipher))],
+        middleware=[
+            authentication_middleware(
+                runtime, DbApiKeyDirectory(runtime.cipher, settings.auth.api_key_cache_seconds)
+            )
+        ],
         plugins=[SecurityHeadersPlugin(hsts=settings.http.behind_tls)],
     )

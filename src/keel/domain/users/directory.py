@@ -1,8 +1,8 @@
 """API key lookup for the authentication middleware, with a short in-process cache.
 
 A signed request must not cost a database round trip every time, so an active key's decrypted
-secret is kept for ``CACHE_SECONDS``. The price: disabling a key takes up to that long to bite
-on each API process. Unknown key ids are not cached (they are counted as failures instead).
+secret is kept for ``API_KEY_CACHE_SECONDS`` (10 s). The price: disabling a key takes up to that
+long to bite on each API process. Unknown key ids are not cached (they count as failures).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class DbApiKeyDirectory:
     async def find(self, state: State, key_id: str) -> ApiKeyRecord | None:
         now = time.monotonic()
         hit = self._cache.get(key_id)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and self.cache_seconds > 0:
             return hit[1]
         async with state.db_sessions() as session:
             row = await ApiKeyService(session, self.cipher).find_active(key_id)

@@ -96,7 +96,10 @@ class UserService:
 
 class ApiKeyService:
     def __init__(
-        self, session: AsyncSession, cipher: SecretCipher, ids: IdSource | None = None
+        self,
+        session: AsyncSession,
+        cipher: SecretCipher | None = None,
+        ids: IdSource | None = None,
     ) -> None:
         self.session = session
         self.cipher = cipher
@@ -107,6 +110,7 @@ class ApiKeyService:
         if not API_KEY_NAME_PATTERN.fullmatch(name):
             raise ValueError(f"API key name {name!r}: 1-100 of letters, digits and . _ -")
         assert self.ids is not None, "creating rows needs an id source"
+        assert self.cipher is not None, "creating keys needs the secret cipher"
         key_id = "kk_" + secrets.token_urlsafe(15)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -125,6 +129,15 @@ class ApiKeyService:
             await self.session.rollback()
             raise AlreadyExistsError(f"API key {name!r} already exists") from None
         return key, secret
+
+    async def disable(self, name: str) -> ApiKey | None:
+        """Stop a key from verifying (within the API's key cache time); None if no such key."""
+        result = await self.session.execute(select(ApiKey).where(ApiKey.name == name))
+        key = result.scalar_one_or_none()
+        if key is not None:
+            key.is_active = False
+            await self.session.flush()
+        return key
 
     async def find_active(self, key_id: str) -> ApiKey | None:
         result = await self.session.execute(
