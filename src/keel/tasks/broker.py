@@ -27,10 +27,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq.result import TaskiqResult
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from keel.config import Settings
 from keel.stores import redis_url
+from keel.tasks.batching import Batcher
 
 CONSUMER_GROUP = "keel-workers"
 RUN_JOB_TASK = "keel.run_job"
@@ -57,6 +59,7 @@ class KeelStreamBroker(RedisStreamBroker):
         self.reclaim_interval = reclaim_interval
         # One client over the pool for kicks and acks (upstream builds one per call).
         self._client: Redis | None = None
+        self._acks: Batcher[tuple[Any, Any], None] = Batcher(self._ack_batch)
 
     @property
     def client(self) -> Redis:
@@ -70,9 +73,18 @@ class KeelStreamBroker(RedisStreamBroker):
             stream, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate
         )
 
+    async def _ack_batch(self, messages: Sequence[tuple[Any, Any]]) -> list[None]:
+        by_stream: dict[Any, list[Any]] = {}
+        for stream, msg_id in messages:
+            by_stream.setdefault(stream, []).append(msg_id)
+        for stream, ids in by_stream.items():
+            await self.client.xack(stream, CONSUMER_GROUP, *ids)
+        return [None] * len(messages)
+
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            await self.client.xack(queue_name, CONSUMER_GROUP, id)
+            # Acks arriving together share one XACK (group commit, see keel.tasks.batching).
+            await self._acks.submit((queue_name, id))
 
         return ack
 
@@ -167,6 +179,26 @@ class KeelStreamBroker(RedisStreamBroker):
             await self._declare_consumer_group()
 
 
+class KeelResultBackend(RedisAsyncResultBackend[Any]):
+    """Taskiq results with a TTL; results finishing together share one pipelined write."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._client = Redis(connection_pool=self.redis_pool)
+        self._writes: Batcher[tuple[str, bytes], None] = Batcher(self._write_batch)
+
+    async def _write_batch(self, items: Sequence[tuple[str, bytes]]) -> list[None]:
+        pipe = self._client.pipeline(transaction=False)
+        for name, value in items:
+            pipe.set(name, value, ex=self.result_ex_time)
+        await pipe.execute()
+        return [None] * len(items)
+
+    async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
+        value = self.serializer.dumpb(result.model_dump(mode="json"))
+        await self._writes.submit((self._task_name(task_id), value))
+
+
 def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
     """The broker for these queues (the API kicks to any queue by label)."""
     if settings.redis.backend == "memory":
@@ -185,7 +217,7 @@ def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
         socket_connect_timeout=settings.redis.connect_timeout,
         health_check_interval=15,
     )
-    backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(
+    backend = KeelResultBackend(
         url, result_ex_time=worker.result_ttl, prefix_str=f"{settings.redis.key_prefix}:results"
     )
     return broker.with_result_backend(backend)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -33,6 +33,7 @@ from keel.domain.jobs.kinds import (
     get_kind,
 )
 from keel.domain.jobs.services import Claim, ClaimResult, JobTransitions
+from keel.tasks.batching import Batcher
 from keel.tasks.heartbeat import is_alive
 
 Ack = Callable[[], Awaitable[None]]
@@ -67,6 +68,18 @@ class JobRunner:
         self.worker_id = worker_id
         self.enqueue = enqueue
         self.in_flight = 0
+        # PostgreSQL: concurrent claims and successes share round trips (group commit).
+        self._claims: Batcher[int, Any] | None = None
+        self._successes: Batcher[tuple[int, Any], bool] | None = None
+        if self.transitions.batches:
+            self._claims = Batcher(self._claim_batch)
+            self._successes = Batcher(self._succeed_batch)
+
+    async def _claim_batch(self, job_ids: Sequence[int]) -> list[Any]:
+        return await self.transitions.claim_many(job_ids, self.worker_id)
+
+    async def _succeed_batch(self, outcomes: Sequence[tuple[int, Any]]) -> list[bool]:
+        return await self.transitions.succeed_many(outcomes, self.worker_id)
 
     async def execute(self, job_id: int, ack: Ack | None) -> str:
         """Handle one delivery of ``job_id``; returns what happened (for logs and results)."""
@@ -80,6 +93,10 @@ class JobRunner:
         return outcome
 
     async def _claim(self, job_id: int) -> ClaimResult:
+        if self._claims is not None:
+            row = await self._claims.submit(job_id)
+            if row is not None:
+                return ClaimResult(Claim.CLAIMED, job=row)
         cap = max(1.0, self.settings.worker.idle_timeout / 2)
         while True:
             claim = await self.transitions.claim(job_id, self.worker_id)
@@ -136,9 +153,13 @@ class JobRunner:
             logger.opt(exception=exc).warning("job {} ({}) raised", job_id, row.kind)
             return await self._fail(job_id, _error_text(exc))
         effects = list(ctx.effects)
-        stored = await self._store(
-            lambda: self.transitions.succeed(job_id, self.worker_id, result, effects)
-        )
+        successes = self._successes
+        if successes is not None and not effects:
+            stored = await self._store(lambda: successes.submit((job_id, result)))
+        else:
+            stored = await self._store(
+                lambda: self.transitions.succeed(job_id, self.worker_id, result, effects)
+            )
         return "succeeded" if stored else "superseded"
 
     async def _retry_or_fail(self, row: Any, error: str) -> str:

@@ -13,11 +13,26 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from loguru import logger
-from sqlalchemy import Row, Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keel.db.types import UtcDateTime
 from keel.domain.jobs.kinds import Effect, get_kind
 from keel.domain.jobs.models import TERMINAL, Job, JobStatus
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
@@ -42,6 +57,29 @@ _CLAIM = (
     )
 )
 _CLAIM_RETURNING = _CLAIM.returning(*jobs.c)
+# PostgreSQL only (batched paths): array parameters keep one cached statement per shape.
+_CLAIM_MANY = (
+    update(jobs)
+    .where(
+        jobs.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+        jobs.c.status == JobStatus.QUEUED.value,
+        or_(jobs.c.run_after.is_(None), jobs.c.run_after <= bindparam("now")),
+    )
+    .values(
+        status=JobStatus.RUNNING.value,
+        worker_id=bindparam("worker_id"),
+        attempts=jobs.c.attempts + 1,
+        started_at=bindparam("now"),
+    )
+    .returning(*jobs.c)
+)
+_SUCCEED_MANY = text(
+    "UPDATE jobs SET status = 'succeeded', result = outcome.result, error = NULL, "
+    "finished_at = :finished_at "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:results AS JSONB[])) AS outcome (id, result) "
+    "WHERE jobs.id = outcome.id AND jobs.status = 'running' AND jobs.worker_id = :owner "
+    "RETURNING jobs.id"
+).bindparams(bindparam("finished_at", type_=UtcDateTime()))
 _SUCCEED = (
     update(jobs)
     .where(
@@ -289,6 +327,33 @@ class JobTransitions:
                 return ClaimResult(Claim.CLAIMED, job=row)
             current = (await conn.execute(_BY_ID, {"job_id": job_id})).first()
         return self._why_not(current, worker_id)
+
+    @property
+    def batches(self) -> bool:
+        """Whether claims and successes can be grouped into one statement (PostgreSQL)."""
+        return self._engine.dialect.name == "postgresql"
+
+    async def claim_many(self, job_ids: Sequence[int], worker_id: str) -> list[Any | None]:
+        """Claim several queued jobs in one statement: the row per id, None where not claimed
+        (the caller then claims that one alone, which also says why)."""
+        params = {"ids": list(set(job_ids)), "worker_id": worker_id, "now": _now()}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_CLAIM_MANY, params)).all()
+        by_id = {row.id: row for row in rows}
+        # A second delivery of the same job in this batch gets None: only one may run it.
+        return [by_id.pop(job_id, None) for job_id in job_ids]
+
+    async def succeed_many(self, outcomes: Sequence[tuple[int, Any]], worker_id: str) -> list[bool]:
+        """Record several successes in one statement (PostgreSQL: UPDATE ... FROM unnest)."""
+        params = {
+            "ids": [job_id for job_id, _ in outcomes],
+            "results": [msgspec.json.encode(result).decode() for _, result in outcomes],
+            "finished_at": _now(),
+            "owner": worker_id,
+        }
+        async with self._engine.connect() as conn:
+            stored = {row[0] for row in (await conn.execute(_SUCCEED_MANY, params)).all()}
+        return [job_id in stored for job_id, _ in outcomes]
 
     @staticmethod
     def _why_not(row: Any | None, worker_id: str) -> ClaimResult:
