@@ -23,6 +23,7 @@ venv: $(UV) ## create/refresh .venv exactly from uv.lock
 
 .PHONY: run
 run: venv ## run the API locally: SQLite + in-process broker, http://127.0.0.1:8000
+	APP_ENV=local $(UV) run --frozen keel migrate
 	APP_ENV=local $(UV) run --frozen keel serve
 
 .PHONY: test
