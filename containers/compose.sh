@@ -89,12 +89,12 @@ stage_key() {
   local src="$1" base dir
   base="${XDG_RUNTIME_DIR:-/tmp}/keel-$(id -u)"
   dir="$base/$PROJECT"
-  mkdir -p -m 0700 "$base"
+  mkdir -p "$base" && chmod 0700 "$base"
   if [ ! -O "$base" ] || [ -L "$base" ] || [ "$(stat -c %a "$base")" != 700 ]; then
     echo "compose.sh: $base must be a directory owned by you with mode 0700" >&2
     exit 1
   fi
-  mkdir -p -m 0700 "$dir"
+  mkdir -p "$dir" && chmod 0700 "$dir"
   if ! cmp -s "$src" "$dir/age_key" 2>/dev/null; then
     install -m 0644 "$src" "$dir/age_key.tmp" && mv -f "$dir/age_key.tmp" "$dir/age_key"
   fi
@@ -114,7 +114,7 @@ states() {
 
 # Wait until every long-running container is healthy and every one-shot exited 0.
 wait_healthy() {
-  local timeout="${UP_TIMEOUT:-180}" start now line service name state health code pending failed
+  local timeout="${UP_TIMEOUT:-180}" start now service name state health code pending failed
   start=$(date +%s)
   while true; do
     pending=0

@@ -65,6 +65,7 @@ SQL
   fi
   for f in /docker-entrypoint-initdb.d/*; do
     [ -e "$f" ] || continue
+    # shellcheck disable=SC1090 # init scripts are the user's, by contract
     case "$f" in
       *.sh) echo "running $f"; . "$f" ;;
       *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f "$f" ;;
