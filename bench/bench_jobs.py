@@ -66,7 +66,10 @@ def _profile(name: str, pid: int, seconds: int = SECONDS) -> subprocess.Popen[by
 
 def _granian_pid(port: int) -> int:
     found = subprocess.run(
-        ["pgrep", "-f", f"--port {port} --factory"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", "--", f"--port {port} --factory"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     return int(found[0]) if found else 0
 
