@@ -43,6 +43,15 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
+    from keel.components import build_components
+
+    try:
+        # Pre-flight in the main process: a component that refuses its settings (a bad JWT
+        # key, say) fails here with the config report, not inside every Granian worker.
+        build_components(settings)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
     from keel.app import STARTUP_FAILED_EXIT
     from keel.logging import configure_logging
     from keel.server import serve

@@ -22,6 +22,8 @@ _PLACEHOLDER = re.compile(
 _MIN_LENGTH = {"JWT_SECRET_KEY": 32}
 _DEFAULT_MIN_LENGTH = 16
 _URL_SECRETS = {"DATABASE_URL", "REDIS_URL"}
+# Structured secrets (PEM, a JSON key ring): keel.auth validates their keys by type and size.
+_STRUCTURED_SECRETS = {"JWT_PRIVATE_KEY", "JWT_VERIFY_KEYS"}
 _RANGES: dict[str, tuple[float, float]] = {
     "HTTP_PORT": (1, 65535),
     "DB_PORT": (0, 65535),
@@ -68,7 +70,7 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
         )
     for name, spec in specs.items():
         value = values[name]
-        if not spec.secret or not value or name in _URL_SECRETS:
+        if not spec.secret or not value or name in _URL_SECRETS | _STRUCTURED_SECRETS:
             continue
         minimum = _MIN_LENGTH.get(name, _DEFAULT_MIN_LENGTH)
         if _PLACEHOLDER.search(str(value)):
@@ -89,7 +91,7 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
 
 def required_secrets(settings: Settings) -> list[str]:
     """Secrets this configuration cannot run without (``keel secrets init`` generates these)."""
-    needed: list[str] = []
+    needed: list[str] = ["API_KEY_ENCRYPTION_KEY"]
     if settings.auth.jwt_algorithm.startswith("HS"):
         needed.append("JWT_SECRET_KEY")
     if settings.db.type != "sqlite" and not settings.db.url:

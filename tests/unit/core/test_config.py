@@ -168,7 +168,12 @@ def prod_root(tmp_path: Path, body: str = "") -> Path:
 
 
 def strong_env() -> dict[str, str]:
-    return {"JWT_SECRET_KEY": STRONG, "DB_PASSWORD": STRONG[:20], "REDIS_PASSWORD": STRONG[5:25]}
+    return {
+        "JWT_SECRET_KEY": STRONG,
+        "DB_PASSWORD": STRONG[:20],
+        "REDIS_PASSWORD": STRONG[5:25],
+        "API_KEY_ENCRYPTION_KEY": STRONG[::-1],
+    }
 
 
 def test_prod_accepts_strong_settings(tmp_path: Path) -> None:
@@ -196,7 +201,7 @@ def test_prod_guards(tmp_path: Path, body: str, environ: dict[str, str], expecte
 def test_prod_requires_its_secrets(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load("prod", root=prod_root(tmp_path), environ={})
-    for name in ("JWT_SECRET_KEY", "DB_PASSWORD", "REDIS_PASSWORD"):
+    for name in ("JWT_SECRET_KEY", "DB_PASSWORD", "REDIS_PASSWORD", "API_KEY_ENCRYPTION_KEY"):
         assert f"{name}: required in prod" in str(info.value)
 
 
