@@ -175,3 +175,42 @@ def test_api_starts_without_database_and_becomes_ready(
     finally:
         late.stop()
         late.cleanup()
+
+
+def test_stopped_worker_hands_back_prefetched_jobs_at_once(
+    stack_env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    _sql(stack_env, COUNTER_DDL)
+    # A long idle timeout: without the hand-back the other jobs would wait a minute.
+    env = {**stack_env, "WORKER_IDLE_TIMEOUT": "60"}
+    one_at_a_time = [
+        "worker",
+        "--queues",
+        "default",
+        "--max-async-tasks",
+        "1",
+        "--",
+        "tests.service.fault_kinds",
+    ]
+    with api_client(env) as api:
+        # Queued before the worker starts: its first read fetches all three.
+        ids = [
+            api.post("/api/jobs", json={"kind": "test.count", "payload": {"seconds": 1}}).json()[
+                "id"
+            ]
+            for _ in range(3)
+        ]
+        first = spawn(one_at_a_time, env, "worker-a")
+        wait_for(lambda: any(_job(api, i)["status"] == "running" for i in ids), 60, "a job")
+        first.process.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        assert "handed back" in first.output()
+        second = spawn(WORKER, env, "worker-b")
+        wait_for(
+            lambda: all(_job(api, i)["status"] == "succeeded" for i in ids),
+            40,
+            "the handed-back jobs to finish well before the idle timeout",
+        )
+        assert _listening(second)
+        counts = _sql(env, "SELECT count(*) FROM fault_counter")
+        assert counts[0][0] == 3

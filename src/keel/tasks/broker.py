@@ -88,6 +88,51 @@ class KeelStreamBroker(RedisStreamBroker):
 
         return ack
 
+    async def hand_back(self) -> int:
+        """Make this consumer's unfinished messages reclaimable now (graceful stop).
+
+        Messages fetched but never started (and jobs cut off by the shutdown budget) stay
+        pending for this consumer; marking them idle for ``idle_timeout`` lets the next reclaim
+        of any other worker take them at once instead of after the timeout. A consumer with
+        nothing pending is removed from the group.
+        """
+        handed = 0
+        for stream in self.streams:
+            pending = await self.client.xpending_range(
+                stream,
+                CONSUMER_GROUP,
+                min="-",
+                max="+",
+                count=10_000,
+                consumername=self.consumer_name,
+            )
+            ids: list[Any] = [entry["message_id"] for entry in pending]
+            if ids:
+                await self.client.xclaim(
+                    stream,
+                    CONSUMER_GROUP,
+                    self.consumer_name,
+                    min_idle_time=0,
+                    message_ids=ids,
+                    idle=self.idle_timeout,
+                    justid=True,
+                )
+                handed += len(ids)
+            else:
+                await self.client.xgroup_delconsumer(stream, CONSUMER_GROUP, self.consumer_name)
+        return handed
+
+    async def shutdown(self) -> None:
+        if self.is_worker_process:
+            try:
+                handed = await self.hand_back()
+            except (RedisConnectionError, RedisTimeoutError, OSError, ResponseError) as exc:
+                logger.warning("could not hand back pending messages: {}", exc)
+            else:
+                if handed:
+                    logger.info("handed back {} unfinished message(s) for reclaiming", handed)
+        await super().shutdown()
+
     async def _declare_consumer_group(self) -> None:
         async with Redis(connection_pool=self.connection_pool) as conn:
             for stream in self.streams:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from loguru import logger
 from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.config import Settings
@@ -40,6 +40,7 @@ Ack = Callable[[], Awaitable[None]]
 Enqueue = Callable[[int, str], Awaitable[None]]
 RETRYABLE = (RetryableJobError, TimeoutError, ConnectionError)
 STORE_ATTEMPTS = 6
+T = TypeVar("T")
 
 
 def retry_delay(attempt: int, base: float, cap: float) -> float:
@@ -51,6 +52,13 @@ def retry_delay(attempt: int, base: float, cap: float) -> float:
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost connection or an unavailable server: waiting may fix it (a constraint won't)."""
+    if isinstance(exc, OSError | OperationalError | InterfaceError):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
 
 
 class JobRunner:
@@ -113,7 +121,7 @@ class JobRunner:
         return await is_alive(self.redis, self.settings, owner)
 
     async def _execute(self, job_id: int) -> tuple[str, bool]:
-        claim = await self._claim(job_id)
+        claim = await self._store(lambda: self._claim(job_id))
         if claim.outcome is Claim.RUNNING:
             if await self._owner_alive(claim.owner):
                 # Still being worked on: keep this delivery pending, it is checked again later.
@@ -154,12 +162,18 @@ class JobRunner:
             return await self._fail(job_id, _error_text(exc))
         effects = list(ctx.effects)
         successes = self._successes
-        if successes is not None and not effects:
-            stored = await self._store(lambda: successes.submit((job_id, result)))
-        else:
-            stored = await self._store(
-                lambda: self.transitions.succeed(job_id, self.worker_id, result, effects)
-            )
+        try:
+            if successes is not None and not effects:
+                stored = await self._store(lambda: successes.submit((job_id, result)))
+            else:
+                stored = await self._store(
+                    lambda: self.transitions.succeed(job_id, self.worker_id, result, effects)
+                )
+        except DBAPIError as exc:
+            if _transient(exc):
+                raise  # still down: stays pending, delivered again later
+            # The result or an effect cannot be stored (a constraint, a bad value): say so.
+            return await self._fail(job_id, f"storing the outcome failed: {_error_text(exc)}")
         return "succeeded" if stored else "superseded"
 
     async def _retry_or_fail(self, row: Any, error: str) -> str:
@@ -180,20 +194,20 @@ class JobRunner:
         )
         return "retrying"
 
-    async def _store(self, write: Callable[[], Awaitable[bool]]) -> bool:
-        """Store an outcome, riding out a short database outage (the job already ran).
-
-        Still failing after the retries: raise, so the message stays unacknowledged.
+    async def _store(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a database step, riding out a short outage or a restart (the pool replaces the
+        dead connections). Still failing after the retries: raise, so the message stays
+        unacknowledged and is delivered again later.
         """
         for attempt in range(1, STORE_ATTEMPTS + 1):
             try:
                 return await write()
             except (DBAPIError, OSError) as exc:
-                if attempt == STORE_ATTEMPTS:
+                if attempt == STORE_ATTEMPTS or not _transient(exc):
                     raise
                 delay = min(5.0, 0.2 * 2**attempt)
                 logger.warning(
-                    "storing a job outcome failed ({}); retry in {:.1f}s", _error_text(exc), delay
+                    "database step failed ({}); retry in {:.1f}s", _error_text(exc), delay
                 )
                 await asyncio.sleep(delay)
-        return False
+        raise AssertionError("unreachable")

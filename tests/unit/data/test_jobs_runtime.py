@@ -167,3 +167,25 @@ def test_schemas_encode_ids_as_strings() -> None:
         msgspec.json.encode(JobAccepted(id="1", status="queued", queue="default"))
     )
     assert body["id"] == "1"
+
+
+async def test_outcome_that_cannot_be_stored_fails_the_job(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    async def bad_effect_kind(payload: dict[str, Any], ctx: Any) -> str:
+        async def effect(conn: Any) -> None:
+            raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+        ctx.on_commit(effect)
+        return "ok"
+
+    register(JobKind("unit.bad_effect", None, bad_effect_kind))
+    runtime = _Runtime(engine, _settings(tmp_path))
+    job_id = int((await runtime.service.create("unit.bad_effect", {})).id)
+    assert await runtime.runner.execute(job_id, runtime.ack) == "failed"
+    assert runtime.acks == 1
+    job = await runtime.service.get(job_id)
+    assert job.status == "failed"
+    assert "storing the outcome failed: IntegrityError" in (job.error or "")

@@ -292,7 +292,6 @@ class Claim(enum.Enum):
     MISSING = "missing"  # no such row (never accepted)
     TERMINAL = "terminal"  # already finished: a redelivery
     RUNNING = "running"  # another worker holds it
-    LOST_RACE = "lost_race"  # another worker claimed it first
     NOT_YET = "not_yet"  # waiting out a retry backoff
 
 
@@ -363,10 +362,10 @@ class JobTransitions:
             return ClaimResult(Claim.TERMINAL)
         if row.status == JobStatus.RUNNING:
             return ClaimResult(Claim.RUNNING, owner=row.worker_id)
+        # Still queued: a retry's backoff not over yet (or it just ended): claim again then.
         run_after = _aware(row.run_after)
-        if run_after is not None and run_after > _now():
-            return ClaimResult(Claim.NOT_YET, wait_s=(run_after - _now()).total_seconds())
-        return ClaimResult(Claim.LOST_RACE)
+        wait = (run_after - _now()).total_seconds() if run_after is not None else 0.0
+        return ClaimResult(Claim.NOT_YET, wait_s=max(0.0, wait))
 
     async def take_over(self, job_id: int, dead_owner: str | None, worker_id: str) -> ClaimResult:
         """Claim a job whose worker died mid-run (its message was reclaimed)."""
