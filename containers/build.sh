@@ -87,7 +87,10 @@ build_app() {
     log "base image $APP_BASE is not here; set BASE_IMAGE or run: containers/build.sh python"
     exit 1
   fi
-  hash="$(hash_inputs Containerfile .dockerignore pyproject.toml uv.lock README.md src configs \
+  # configs/ minus the Compose overlays and proxy config, which never enter the image.
+  # shellcheck disable=SC2046
+  hash="$(hash_inputs Containerfile .dockerignore pyproject.toml uv.lock README.md src \
+    $(find configs -type f ! -name compose.yaml ! -name nginx.conf | LC_ALL=C sort) \
     secrets containers/app containers/ca-certificates "$parent_id")"
   if up_to_date "$KEEL_IMAGE" "$hash"; then log "$KEEL_IMAGE up to date"; return; fi
   log "building $KEEL_IMAGE on $APP_BASE"
