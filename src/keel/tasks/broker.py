@@ -30,9 +30,9 @@ from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq.result import TaskiqResult
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
+from keel.batching import Batcher
 from keel.config import Settings
 from keel.stores import redis_url
-from keel.tasks.batching import Batcher
 
 CONSUMER_GROUP = "keel-workers"
 RUN_JOB_TASK = "keel.run_job"
@@ -60,6 +60,7 @@ class KeelStreamBroker(RedisStreamBroker):
         # One client over the pool for kicks and acks (upstream builds one per call).
         self._client: Redis | None = None
         self._acks: Batcher[tuple[Any, Any], None] = Batcher(self._ack_batch)
+        self._kicks: Batcher[tuple[Any, bytes], None] = Batcher(self._kick_batch)
 
     @property
     def client(self) -> Redis:
@@ -69,9 +70,21 @@ class KeelStreamBroker(RedisStreamBroker):
 
     async def kick(self, message: BrokerMessage) -> None:
         stream = message.labels.get("queue_name") or self.queue_name
-        await self.client.xadd(
-            stream, {b"data": message.message}, maxlen=self.maxlen, approximate=self.approximate
-        )
+        # Messages published together share one pipelined round trip.
+        await self._kicks.submit((stream, message.message))
+
+    async def _kick_batch(self, messages: Sequence[tuple[Any, bytes]]) -> list[None]:
+        if len(messages) == 1:
+            stream, data = messages[0]
+            await self.client.xadd(
+                stream, {b"data": data}, maxlen=self.maxlen, approximate=self.approximate
+            )
+            return [None]
+        pipe = self.client.pipeline(transaction=False)
+        for stream, data in messages:
+            pipe.xadd(stream, {b"data": data}, maxlen=self.maxlen, approximate=self.approximate)
+        await pipe.execute()
+        return [None] * len(messages)
 
     async def _ack_batch(self, messages: Sequence[tuple[Any, Any]]) -> list[None]:
         by_stream: dict[Any, list[Any]] = {}
@@ -83,7 +96,7 @@ class KeelStreamBroker(RedisStreamBroker):
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            # Acks arriving together share one XACK (group commit, see keel.tasks.batching).
+            # Acks arriving together share one XACK (group commit, see keel.batching).
             await self._acks.submit((queue_name, id))
 
         return ack

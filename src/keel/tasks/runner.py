@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keel.batching import Batcher
 from keel.config import Settings
 from keel.domain.jobs.kinds import (
     InvalidPayloadError,
@@ -33,7 +34,6 @@ from keel.domain.jobs.kinds import (
     get_kind,
 )
 from keel.domain.jobs.services import Claim, ClaimResult, JobTransitions
-from keel.tasks.batching import Batcher
 from keel.tasks.heartbeat import is_alive
 
 Ack = Callable[[], Awaitable[None]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from keel.tasks.batching import Batcher
+from keel.batching import Batcher
 
 
 async def test_batcher_groups_calls_made_during_a_flush() -> None:

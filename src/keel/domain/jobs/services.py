@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keel.batching import Batcher
 from keel.db.types import UtcDateTime
 from keel.domain.jobs.kinds import Effect, get_kind
 from keel.domain.jobs.models import TERMINAL, Job, JobStatus
@@ -166,6 +167,13 @@ class JobService:
         self._ids = ids
         self._enqueue = enqueue
         self._max_attempts = max_attempts
+        # Jobs without an idempotency key accepted together share one multi-row INSERT.
+        self._inserts: Batcher[dict[str, Any], None] = Batcher(self._insert_batch)
+
+    async def _insert_batch(self, rows: Sequence[dict[str, Any]]) -> list[None]:
+        async with self._engine.connect() as conn:
+            await conn.execute(_INSERT, list(rows) if len(rows) > 1 else rows[0])
+        return [None] * len(rows)
 
     async def _by_key(self, key: str) -> Row[Any] | None:
         async with self._engine.connect() as conn:
@@ -199,8 +207,11 @@ class JobService:
             "created_at": _now(),
         }
         try:
-            async with self._engine.connect() as conn:
-                await conn.execute(_INSERT, values)
+            if idempotency_key is None:
+                await self._inserts.submit(values)
+            else:
+                async with self._engine.connect() as conn:
+                    await conn.execute(_INSERT, values)
         except IntegrityError:
             if idempotency_key is None:
                 raise
