@@ -7,6 +7,9 @@ manager. Works on any glibc base with python3 (Debian's packages or the official
 Usage (inside the build stage): python3 mkroot.py VENV ROOTFS
 """
 
+# S603/S607: runs ldd and this interpreter on files of the build stage itself.
+# ruff: noqa: S603, S607
+
 from __future__ import annotations
 
 import os
@@ -20,8 +23,15 @@ from pathlib import Path
 # Standard-library parts a server never imports (unittest stays: the fake NVML uses
 # unittest.mock).
 STDLIB_SKIP = {
-    "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
-    "venv", "config-3.11-x86_64-linux-gnu",
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "pydoc_data",
+    "venv",
+    "config-3.11-x86_64-linux-gnu",
 }
 # Extension modules for terminals and old database formats; they drag in readline, ncurses,
 # Berkeley DB and Kerberos libraries.
@@ -44,7 +54,9 @@ def copy_path(src: Path, rootfs: Path) -> None:
     if src.is_symlink():
         target = os.readlink(src)
         dest.symlink_to(target)
-        copy_path((src.parent / target).resolve() if not os.path.isabs(target) else Path(target), rootfs)
+        copy_path(
+            (src.parent / target).resolve() if not os.path.isabs(target) else Path(target), rootfs
+        )
     else:
         shutil.copy2(src, dest)
 
@@ -65,7 +77,9 @@ def needed_libraries(binaries: list[Path]) -> set[Path]:
     for chunk in range(0, len(binaries), 200):
         out = subprocess.run(
             ["ldd", *map(str, binaries[chunk : chunk + 200])],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
         for line in out.splitlines():
             if "not found" in line:
@@ -88,9 +102,16 @@ def main(venv: Path, rootfs: Path) -> int:
     copy_path(python, rootfs)
     link_dirs(home, rootfs)
     shutil.copytree(
-        stdlib, rootfs / stdlib.relative_to("/"), symlinks=True,
-        ignore=lambda d, names: [n for n in names if Path(d) == stdlib and n in STDLIB_SKIP
-                                 or n.startswith("site-packages") or n.startswith("dist-packages")],
+        stdlib,
+        rootfs / stdlib.relative_to("/"),
+        symlinks=True,
+        ignore=lambda d, names: [
+            n
+            for n in names
+            if (Path(d) == stdlib and n in STDLIB_SKIP)
+            or n.startswith("site-packages")
+            or n.startswith("dist-packages")
+        ],
         dirs_exist_ok=True,
     )
     dynload_dest = rootfs / dynload.relative_to("/")
@@ -101,8 +122,18 @@ def main(venv: Path, rootfs: Path) -> int:
             so.unlink()
     # Bytecode for the standard library too (timestamps kept by copy2, paths as at run time).
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j0", "-s", str(rootfs), "-p", "/",
-         str(rootfs / stdlib.relative_to("/"))],
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-j0",
+            "-s",
+            str(rootfs),
+            "-p",
+            "/",
+            str(rootfs / stdlib.relative_to("/")),
+        ],
         check=True,
     )
 
@@ -115,7 +146,9 @@ def main(venv: Path, rootfs: Path) -> int:
 
     etc = rootfs / "etc"
     (etc / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
-    shutil.copy2("/etc/ssl/certs/ca-certificates.crt", etc / "ssl" / "certs" / "ca-certificates.crt")
+    shutil.copy2(
+        "/etc/ssl/certs/ca-certificates.crt", etc / "ssl" / "certs" / "ca-certificates.crt"
+    )
     (etc / "passwd").write_text(
         "root:x:0:0:root:/root:/sbin/nologin\n"
         "keel:x:10001:10001:keel:/nonexistent:/sbin/nologin\n"
