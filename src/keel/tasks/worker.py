@@ -9,6 +9,8 @@ starts (database, Redis, ids, ...), its heartbeat and the job runner; on ``WORKE
 
 from __future__ import annotations
 
+import logging
+
 from litestar.datastructures import State
 from loguru import logger
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
@@ -74,6 +76,9 @@ def worker_broker() -> AsyncBroker:
 
     settings = _SETTINGS if _SETTINGS is not None else load()
     configure_logging(settings, process="worker")
+    # Taskiq logs a line per job at INFO: skip building those records when they'd be dropped.
+    level = settings.log.level if settings.log.level != "TRACE" else "DEBUG"
+    logging.getLogger("taskiq").setLevel(level)
     worker_id = new_worker_id()
     broker = build_broker(settings, settings.worker.queues)
     if isinstance(broker, KeelStreamBroker):
