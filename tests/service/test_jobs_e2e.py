@@ -54,7 +54,7 @@ def api(
     e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient[Any]]:
     with spawner(tmp_path_factory.mktemp("e2e")) as spawn, _client(e2e_env) as client:
-        spawn(["worker", "--queues", "default,gpu"], e2e_env, "worker")
+        spawn(["worker", "--queues", "default,gpu", "--workers", "2"], e2e_env, "worker")
         yield client
 
 
@@ -143,6 +143,7 @@ def test_jobs_flow_through_a_worker(api: TestClient[Any], e2e_env: dict[str, str
     assert check.returncode == 0, check.stdout + check.stderr
     assert "healthy" in check.stdout
     assert "queues default,gpu" in check.stdout
+    assert check.stdout.count("in flight") == 2  # --workers 2: one heartbeat per process
 
 
 def test_api_validation_paging_and_cancel(stack_env: dict[str, str]) -> None:
