@@ -210,7 +210,9 @@ async def _send_error(request: Request[Any, Any, Any], exc: HTTPException) -> No
     if handler is None:
         raise exc
     response = handler(request, exc)
-    await response.to_asgi_response(app=request.app, request=request)(
+    # app=None: Litestar 2.1+ reads the app from the request (passing it is deprecated), as its
+    # own exception middleware does; Litestar 3 drops the argument.
+    await response.to_asgi_response(app=None, request=request)(
         request.scope, request.receive, request.send
     )
 

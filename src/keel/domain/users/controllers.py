@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Router, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,9 +41,9 @@ class AuthController(Controller):
     async def refresh(
         self,
         request: Request[Any, Any, Any],
-        data: RefreshRequest,
-        auth_runtime: AuthRuntime,
-        db_session: AsyncSession,
+        data: JSONBody[RefreshRequest],
+        auth_runtime: NamedDependency[AuthRuntime],
+        db_session: NamedDependency[AsyncSession],
     ) -> TokenPair:
         try:
             return await _sessions(auth_runtime, db_session).refresh(
@@ -55,9 +56,9 @@ class AuthController(Controller):
     async def logout(
         self,
         request: Request[Any, Any, Any],
-        auth_runtime: AuthRuntime,
-        db_session: AsyncSession,
-        data: LogoutRequest | None = None,
+        auth_runtime: NamedDependency[AuthRuntime],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[LogoutRequest | None] = None,
     ) -> None:
         principal = current_principal(request)
         assert principal is not None  # the guard ran
@@ -84,9 +85,9 @@ class AuthController(Controller):
 )
 async def login(
     request: Request[Any, Any, Any],
-    data: LoginRequest,
-    auth_runtime: AuthRuntime,
-    db_session: AsyncSession,
+    data: JSONBody[LoginRequest],
+    auth_runtime: NamedDependency[AuthRuntime],
+    db_session: NamedDependency[AsyncSession],
 ) -> TokenPair:
     try:
         return await _sessions(auth_runtime, db_session).login(
@@ -115,7 +116,9 @@ class UsersController(Controller):
     tags = ["users"]  # noqa: RUF012 - Litestar reads the class attribute
 
     @get("/me", guards=[require_user])
-    async def me(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> UserOut:
+    async def me(
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> UserOut:
         principal = current_principal(request)
         assert principal is not None  # the guard ran
         user = await UserService(db_session).get_active(principal.id)
