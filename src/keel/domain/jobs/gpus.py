@@ -30,7 +30,8 @@ async def fleet(state: State, settings: Settings) -> GpuFleet:
     return aggregate(
         reports,
         now=dt.datetime.now(dt.UTC),
-        stale_after_seconds=settings.worker.heartbeat_ttl,
+        # Below the heartbeat TTL: a worker is shown stale before its heartbeat key expires.
+        stale_after_seconds=settings.gpu.stale_after_seconds,
     )
 
 

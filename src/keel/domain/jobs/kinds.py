@@ -146,7 +146,7 @@ async def _gpu_probe(payload: GpuProbePayload, ctx: JobContext) -> Any:
     from keel.gpu import NO_GPU_MESSAGE, snapshot
 
     taken = await asyncio.to_thread(snapshot, ctx.settings)
-    if not taken.available or not taken.gpus:
+    if not taken.has_usable_gpu:  # no driver, no device, or every device lost/failing
         reason = f" ({taken.reason})" if taken.reason else ""
         raise JobFailedError(f"{NO_GPU_MESSAGE} on worker {ctx.worker_id}{reason}")
     return msgspec.to_builtins(taken)

@@ -1,0 +1,42 @@
+"""gpu.probe through the fake NVML: a usable GPU returns the inventory; none fails clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from keel.config import load
+from keel.domain.jobs.kinds import JobContext, JobFailedError, get_kind
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _context(tmp_path: Path, fixture: str) -> JobContext:
+    settings = load(
+        "local", root=REPO, environ={"GPU_FAKE_NVML": fixture}, secrets_reader=lambda *a: {}
+    )
+    return JobContext(job_id=1, attempt=1, worker_id="w-test", settings=settings)
+
+
+async def _probe(ctx: JobContext) -> object:
+    kind = get_kind("gpu.probe")
+    return await kind.run(kind.parse({}), ctx)
+
+
+async def test_probe_returns_the_inventory_of_a_gpu_host(tmp_path: Path) -> None:
+    result = await _probe(_context(tmp_path, "h100x1"))
+    assert isinstance(result, dict)
+    assert result["available"] is True
+    assert [gpu["name"] for gpu in result["gpus"]] == ["NVIDIA H100 80GB HBM3"]
+
+
+async def test_probe_fails_when_every_gpu_is_lost(tmp_path: Path) -> None:
+    fixture = json.loads((REPO / "src/keel/gpu/fixtures/gpu-lost.json").read_text())
+    for device in fixture["devices"]:
+        device["errors"] = {"nvmlDeviceGetName": "GPU_IS_LOST"}
+    path = tmp_path / "all-lost.json"
+    path.write_text(json.dumps(fixture))
+    with pytest.raises(JobFailedError, match="no NVIDIA GPU visible on worker w-test"):
+        await _probe(_context(tmp_path, str(path)))
