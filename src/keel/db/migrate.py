@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -69,7 +70,15 @@ def head_revision() -> str | None:
 
 
 def _current_revision(connection: Connection) -> str | None:
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    # MigrationContext announces itself at INFO ("Context impl ..."); /health/ready asks this
+    # every few seconds, so keep that line out of the logs here (keel migrate still shows it).
+    migration_logger = logging.getLogger("alembic.runtime.migration")
+    level = migration_logger.level
+    migration_logger.setLevel(logging.WARNING)
+    try:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    finally:
+        migration_logger.setLevel(level)
     return context.get_current_revision()
 
 
