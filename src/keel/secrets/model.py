@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from keel.secrets.errors import FormatError
+
 
 class Comment(str):
     """A comment line (text after ``#``)."""
@@ -118,6 +120,20 @@ def go_json_float(value: float) -> str:
 
 def go_bool(value: bool) -> str:
     return "True" if value else "False"
+
+
+def flat_line(value: Any, store: str) -> str:
+    """A scalar as sops writes it into a one-line-per-key store (dotenv, INI): Go spelling,
+    newlines escaped as ``\\n``; such a store has no nesting."""
+    if isinstance(value, bool):
+        text = go_bool(value)
+    elif isinstance(value, float):
+        text = go_float(value)
+    elif isinstance(value, str | int | GoTime):
+        text = str(value)
+    else:
+        raise FormatError(f"{store} cannot hold nested values")
+    return text.replace("\n", "\\n")
 
 
 _GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from keel.secrets.errors import FormatError, MetadataError
 from keel.secrets.metadata import flatten, unflatten
@@ -15,6 +15,17 @@ Format = Literal["yaml", "json", "dotenv", "ini", "binary"]
 FORMATS: tuple[Format, ...] = ("yaml", "json", "dotenv", "ini", "binary")
 _BY_SUFFIX: dict[str, Format] = {
     ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini",
+}  # fmt: skip
+
+
+class _TextStore(Protocol):
+    def load(self, data: bytes) -> list[Branch]: ...
+    def emit(self, branches: list[Branch]) -> bytes: ...
+
+
+# Every format but binary, which is one "data" string and has no module of its own.
+_TEXT_STORES: dict[str, _TextStore] = {
+    "yaml": yaml_store, "json": json_store, "dotenv": dotenv_store, "ini": ini_store,
 }  # fmt: skip
 
 
@@ -34,14 +45,8 @@ class Parsed:
 
 
 def load_plain(data: bytes, fmt: Format) -> list[Branch]:
-    if fmt == "yaml":
-        return yaml_store.load(data)
-    if fmt == "json":
-        return json_store.load(data)
-    if fmt == "dotenv":
-        return dotenv_store.load(data)
-    if fmt == "ini":
-        return ini_store.load(data)
+    if fmt in _TEXT_STORES:
+        return _TEXT_STORES[fmt].load(data)
     return [Branch([("data", data.decode("utf-8", "surrogateescape"))])]
 
 
@@ -81,14 +86,8 @@ def load_encrypted(data: bytes, fmt: Format) -> Parsed:
 
 
 def emit_plain(branches: list[Branch], fmt: Format) -> bytes:
-    if fmt == "yaml":
-        return yaml_store.emit(branches)
-    if fmt == "json":
-        return json_store.emit(branches)
-    if fmt == "dotenv":
-        return dotenv_store.emit(branches)
-    if fmt == "ini":
-        return ini_store.emit(branches)
+    if fmt in _TEXT_STORES:
+        return _TEXT_STORES[fmt].emit(branches)
     value = branches[0].get("data") if branches else None
     if not isinstance(value, str):
         raise FormatError("a binary sops file holds exactly one 'data' string")

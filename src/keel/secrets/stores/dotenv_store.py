@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from keel.secrets.errors import FormatError
-from keel.secrets.model import Branch, Comment, GoTime, go_bool, go_float
+from keel.secrets.model import Branch, Comment, flat_line
 
 
 def load(data: bytes) -> list[Branch]:
@@ -24,21 +22,11 @@ def load(data: bytes) -> list[Branch]:
     return [branch]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return go_bool(value)
-    if isinstance(value, float):
-        return go_float(value)
-    if isinstance(value, str | int | GoTime):
-        return str(value)
-    raise FormatError("dotenv files cannot hold nested values")
-
-
 def emit(branches: list[Branch]) -> bytes:
     lines: list[str] = []
     for key, value in branches[0] if branches else Branch():
         if isinstance(key, Comment):
             lines.append(f"#{key}\n")
         else:
-            lines.append(f"{key}={_text(value).replace(chr(10), chr(92) + 'n')}\n")
+            lines.append(f"{key}={flat_line(value, 'dotenv files')}\n")
     return "".join(lines).encode("utf-8", "surrogateescape")

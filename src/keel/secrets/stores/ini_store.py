@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keel.secrets.errors import FormatError
-from keel.secrets.model import Branch, Comment, GoTime, go_bool, go_float
+from keel.secrets.model import Branch, Comment, flat_line
 
 
 def load(data: bytes) -> list[Branch]:
@@ -56,16 +56,6 @@ def load(data: bytes) -> list[Branch]:
     return [root]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return go_bool(value)
-    if isinstance(value, float):
-        return go_float(value)
-    if isinstance(value, str | int | GoTime):
-        return str(value)
-    raise FormatError("INI sections cannot hold nested values")
-
-
 def _comment_run(items: list[tuple[Any, Any]]) -> int:
     count = 0
     for key, _ in items:
@@ -92,7 +82,7 @@ def emit(branches: list[Branch]) -> bytes:
             following = items[index + 1 :]
             for comment, _ in following[: _comment_run(following)]:
                 body.append(f"; {comment}")
-            body.append(f"{key:<{width}} = {_text(value).replace(chr(10), chr(92) + 'n')}")
+            body.append(f"{key:<{width}} = {flat_line(value, 'INI sections')}")
         if name == "DEFAULT":
             if body:
                 out.append("\n".join(body) + "\n")
