@@ -416,11 +416,20 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise CommandError(f"{path}: the edited text is invalid ({exc}); nothing written") from None
     if any(k == "sops" for b in branches for k, _ in b if not isinstance(k, Comment)):
         raise CommandError(f"{path}: the edited text has a 'sops' key; nothing written")
+    _save_validated(path, args, doc, branches)
+    print(f"{path}: saved")
+    return 0
+
+
+def _save_validated(
+    path: Path, args: argparse.Namespace, doc: Decrypted, branches: list[Branch] | None = None
+) -> None:
+    """Re-encrypt ``branches`` (default: ``doc``'s own) over ``path`` if they pass the env's
+    settings validation; on a problem nothing is written."""
+    branches = doc.branches if branches is None else branches
     tree = to_plain(branches[0]) if branches else {}
     _validate(_env_of(path), _root(args), tree)
     write_atomic(path, reencrypt(doc, branches))
-    print(f"{path}: saved")
-    return 0
 
 
 def _key_path(key: str) -> list[str]:
@@ -440,8 +449,7 @@ def cmd_set(args: argparse.Namespace) -> int:
             branch.set(part, child)
         branch = child
     branch.set(parts[-1], value)
-    _validate(_env_of(path), _root(args), doc.tree())
-    write_atomic(path, reencrypt(doc))
+    _save_validated(path, args, doc)
     print(f"{path}: set {args.key}")
     return 0
 
@@ -455,8 +463,7 @@ def cmd_unset(args: argparse.Namespace) -> int:
         branch = branch.get(part) if isinstance(branch, Branch) else None
     if not isinstance(branch, Branch) or not branch.remove(parts[-1]):
         raise CommandError(f"{path}: has no key {args.key}")
-    _validate(_env_of(path), _root(args), doc.tree())
-    write_atomic(path, reencrypt(doc))
+    _save_validated(path, args, doc)
     print(f"{path}: removed {args.key}")
     return 0
 
