@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from _nvml_host import nvml_loadable
 
 from keel.cli import main
 from keel.gpu import GpuSnapshot
@@ -73,14 +73,6 @@ def test_no_gpu_exits_zero_with_the_message(keel_gpu: Run) -> None:
 
     assert code == 0
     assert "no NVIDIA GPU visible: NVML reports no NVIDIA device" in out
-
-
-def nvml_loadable() -> bool:
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(nvml_loadable(), reason="needs a host without libnvidia-ml (no NVIDIA driver)")

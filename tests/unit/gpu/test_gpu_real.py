@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import shutil
 import subprocess
 
 import pytest
+from _nvml_host import nvml_loadable
 
 from keel.config import Settings
 from keel.gpu import has_gpu, snapshot
-
-
-def nvml_loadable() -> bool:
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
-
 
 pytestmark = [
     pytest.mark.skipif(not nvml_loadable(), reason="needs an NVIDIA driver (libnvidia-ml.so.1)"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -12,21 +11,12 @@ from pathlib import Path
 import msgspec
 import psutil  # type: ignore[import-untyped]
 import pytest
+from _nvml_host import nvml_loadable
 
 from keel.config import Settings
 from keel.config.sections.gpu import GpuSettings
 from keel.gpu import GpuSnapshot, NoGpuError, has_gpu, require_gpu, snapshot
 from keel.gpu.fake_nvml import FAKED_FUNCTIONS, fixture_names
-
-
-def nvml_loadable() -> bool:
-    # The same probe pynvml makes: can the driver's NVML library be loaded here?
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
-
 
 NO_NVML_HOST = not nvml_loadable()
 
