@@ -9,27 +9,16 @@ import json
 import time
 
 import pytest
-from _auth_material import HMAC_SECRET, PemPair
+from _auth_material import HMAC_SECRET, PemPair, ring
 from jose import jwt as jose_jwt
 
 from keel.auth.errors import CredentialError
 from keel.auth.jwt import JwtService
-from keel.auth.keys import build_key_ring
 
 
 def service(resolve, clock=time.time, **ring_overrides):  # type: ignore[no-untyped-def]
-    params = {
-        "algorithm": "HS256",
-        "allowed_algorithms": [],
-        "signing_key_id": "k1",
-        "secret_key": HMAC_SECRET,
-        "private_key_pem": "",
-        "verify_keys": "",
-        "resolve_path": resolve,
-    }
-    params.update(ring_overrides)
     return JwtService(
-        build_key_ring(**params),
+        ring(resolve, **ring_overrides),
         issuer="keel",
         audience="keel-api",
         leeway_seconds=10,

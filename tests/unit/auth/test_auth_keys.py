@@ -5,24 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from _auth_material import HMAC_SECRET, PemPair
+from _auth_material import PemPair, ring
 
 from keel.auth.errors import AuthConfigError
-from keel.auth.keys import build_key_ring
-
-
-def ring(resolve, **overrides):  # type: ignore[no-untyped-def]
-    params = {
-        "algorithm": "HS256",
-        "allowed_algorithms": [],
-        "signing_key_id": "k1",
-        "secret_key": HMAC_SECRET,
-        "private_key_pem": "",
-        "verify_keys": "",
-        "resolve_path": resolve,
-    }
-    params.update(overrides)
-    return build_key_ring(**params)
 
 
 def test_default_ring_signs_and_verifies_hs256_only(resolve) -> None:
