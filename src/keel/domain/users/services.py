@@ -43,6 +43,16 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+async def _insert_unique(session: AsyncSession, row: object, what: str) -> None:
+    """Add ``row``; the unique constraint refusing it becomes :class:`AlreadyExistsError`."""
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise AlreadyExistsError(f"{what} already exists") from None
+
+
 class UserService:
     def __init__(self, session: AsyncSession, ids: IdSource | None = None) -> None:
         self.session = session
@@ -65,12 +75,7 @@ class UserService:
             created_at=now,
             updated_at=now,
         )
-        self.session.add(user)
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            await self.session.rollback()
-            raise AlreadyExistsError(f"user {username!r} already exists") from None
+        await _insert_unique(self.session, user, f"user {username!r}")
         return user
 
     async def by_username(self, username: str) -> User | None:
@@ -122,12 +127,7 @@ class ApiKeyService:
             is_active=True,
             created_at=_now(),
         )
-        self.session.add(key)
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            await self.session.rollback()
-            raise AlreadyExistsError(f"API key {name!r} already exists") from None
+        await _insert_unique(self.session, key, f"API key {name!r}")
         return key, secret
 
     async def disable(self, name: str) -> ApiKey | None:
