@@ -4,6 +4,7 @@ would bite), and low limits so throttling shows within a few requests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -43,6 +44,16 @@ def make_rsa() -> PemPair:
     return PemPair(private, public.decode())
 
 
+@dataclass(frozen=True)
+class Seeded:
+    user_id: int
+    username: str
+    key_id: str
+    key_secret: str
+    admin_key_id: str
+    admin_key_secret: str
+
+
 @dataclass
 class AuthWorld:
     settings: Settings
@@ -53,6 +64,7 @@ class AuthWorld:
     key_id: str
     key_secret: str
     admin_key_id: str
+    admin_key_secret: str
 
 
 def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settings:
@@ -74,7 +86,7 @@ def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settin
     return load("test", root=ROOT, environ=environ, secrets_reader=lambda *_: {})
 
 
-async def _seed(app: Litestar, settings: Settings) -> tuple[int, str, str, str]:
+async def _seed(app: Litestar, settings: Settings) -> Seeded:
     """Rows for the suite, written through the services on an engine of this event loop.
 
     (The test client runs the app on its own loop; its pool cannot be used from here. The app's
@@ -97,11 +109,13 @@ async def _seed(app: Litestar, settings: Settings) -> tuple[int, str, str, str]:
             key, secret = await ApiKeyService(session, cipher, ids).create(
                 f"svc-{secrets.token_hex(3)}", []
             )
-            admin_key, _ = await ApiKeyService(session, cipher, ids).create(
+            admin_key, admin_secret = await ApiKeyService(session, cipher, ids).create(
                 f"svc-admin-{secrets.token_hex(3)}", ["admin"]
             )
             await session.commit()
-            return user.id, user.username, key.key_id, secret + "|" + admin_key.key_id
+            return Seeded(
+                user.id, user.username, key.key_id, secret, admin_key.key_id, admin_secret
+            )
     finally:
         await engine.dispose()
 
@@ -126,9 +140,8 @@ async def make_world(
         client = AsyncTestClient(app, raise_server_exceptions=False)
         await client.__aenter__()
         clients.append(client)
-        user_id, username, key_id, packed = await _seed(app, settings)
-        secret, admin_key_id = packed.split("|")
-        world = AuthWorld(settings, app, rsa_key, user_id, username, key_id, secret, admin_key_id)
+        seeded = await _seed(app, settings)
+        world = AuthWorld(settings, app, rsa_key, **dataclasses.asdict(seeded))
         return world, client
 
     yield build

@@ -325,7 +325,7 @@ async def test_signature_failures_per_key_id_are_throttled(world: Any) -> None:
     response = await client.get(
         "/api/auth/whoami",
         headers=sign_request(
-            key_id=w.admin_key_id, secret="wrong" * 9, method="GET", path="/api/auth/whoami"
+            key_id=w.admin_key_id, secret=w.admin_key_secret, method="GET", path="/api/auth/whoami"
         ),
     )
     assert response.status_code == 429
