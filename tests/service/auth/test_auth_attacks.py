@@ -55,11 +55,18 @@ def raw_token(header: dict[str, Any], payload: dict[str, Any], key: bytes, alg: 
     return f"{signing_input}.{b64(mac)}"
 
 
+def signed_headers(world: Any, path: str, method: str = "GET", **extra: Any) -> dict[str, str]:
+    """Signature headers with the world's service key (``extra``: body, query_string, ...)."""
+    return sign_request(
+        key_id=world.key_id, secret=world.key_secret, method=method, path=path, **extra
+    )
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def assert_refused(response: Any, status: int = 401, *secrets: str) -> None:
+def assert_refused(response: Any, status: int = 401, *secrets: str) -> None:
     assert response.status_code == status, response.text
     if status == 401:
         assert response.json() == GENERIC_401
@@ -98,7 +105,7 @@ async def test_login_me_refresh_logout(world: Any) -> None:
     assert refreshed.status_code == 200
     # A refresh token works once.
     again = await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
-    await assert_refused(again)
+    assert_refused(again)
 
     new = refreshed.json()
     out = await client.post(
@@ -108,28 +115,20 @@ async def test_login_me_refresh_logout(world: Any) -> None:
     )
     assert out.status_code == 204
     # Revoked jti: both tokens are dead until they expire.
-    await assert_refused(await client.get("/api/users/me", headers=bearer(new["access_token"])))
-    await assert_refused(
+    assert_refused(await client.get("/api/users/me", headers=bearer(new["access_token"])))
+    assert_refused(
         await client.post("/api/auth/refresh", json={"refresh_token": new["refresh_token"]})
     )
 
 
 async def test_signed_request_happy_path_and_query_reordered(world: Any) -> None:
     w, client = world
-    headers = sign_request(
-        key_id=w.key_id,
-        secret=w.key_secret,
-        method="GET",
-        path="/api/auth/whoami",
-        query_string="b=2&a=1",
-    )
+    headers = signed_headers(w, "/api/auth/whoami", query_string="b=2&a=1")
     response = await client.get("/api/auth/whoami?a=1&b=2", headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["kind"] == "service"
     # Services cannot act as a person.
-    person_only = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/users/me"
-    )
+    person_only = signed_headers(w, "/api/users/me")
     response = await client.get("/api/users/me", headers=person_only)
     assert response.status_code == 403
 
@@ -153,7 +152,7 @@ async def test_alg_none(world: Any) -> None:
     header = b64(json.dumps({"alg": "none", "kid": "r1"}).encode())
     payload = b64(json.dumps(claims(w)).encode())
     for token in (f"{header}.{payload}.", f"{header}.{payload}.AAAA"):
-        await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+        assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 async def test_hs256_signed_with_the_rs256_public_key(world: Any) -> None:
@@ -162,13 +161,13 @@ async def test_hs256_signed_with_the_rs256_public_key(world: Any) -> None:
     for kid in ("r1", "h0", None):
         header = {"alg": "HS256", "typ": "JWT"} | ({"kid": kid} if kid else {})
         token = raw_token(header, claims(w), public, "HS256")
-        await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+        assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 async def test_algorithm_not_in_list(world: Any) -> None:
     w, client = world
     token = raw_token({"alg": "HS512", "kid": "h0"}, claims(w), OLD_HS_SECRET.encode(), "HS512")
-    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+    assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +182,7 @@ async def test_time_claims(world: Any, change: dict[str, int]) -> None:
     w, client = world
     now = int(time.time())
     token = rs256(w, claims(w, **{name: now + delta for name, delta in change.items()}))
-    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+    assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 @pytest.mark.parametrize(
@@ -194,25 +193,23 @@ async def test_time_claims(world: Any, change: dict[str, int]) -> None:
 async def test_wrong_claims(world: Any, change: dict[str, str]) -> None:
     w, client = world
     token = rs256(w, claims(w, **change))
-    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+    assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 async def test_tampered_payload_and_unknown_kid(world: Any) -> None:
     w, client = world
     header, _, signature = rs256(w, claims(w, roles=[])).split(".")
     forged_payload = b64(json.dumps(claims(w, roles=["admin", "root"])).encode())
-    await assert_refused(
+    assert_refused(
         await client.get("/api/users/me", headers=bearer(f"{header}.{forged_payload}.{signature}"))
     )
-    await assert_refused(
-        await client.get("/api/users/me", headers=bearer(rs256(w, claims(w), kid="r9")))
-    )
+    assert_refused(await client.get("/api/users/me", headers=bearer(rs256(w, claims(w), kid="r9"))))
 
 
 async def test_oversized_token(world: Any) -> None:
     w, client = world
     token = rs256(w, claims(w, padding="x" * 6000))
-    await assert_refused(await client.get("/api/users/me", headers=bearer(token)))
+    assert_refused(await client.get("/api/users/me", headers=bearer(token)))
 
 
 @pytest.mark.parametrize(
@@ -230,16 +227,16 @@ async def test_oversized_token(world: Any) -> None:
 async def test_malformed_authorization_header(world: Any, header: str) -> None:
     _, client = world
     response = await client.get("/api/users/me", headers={"Authorization": header})
-    await assert_refused(response)
+    assert_refused(response)
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_no_credentials_and_both_schemes(world: Any) -> None:
     w, client = world
-    await assert_refused(await client.get("/api/users/me"))
-    signed = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/users/me")
+    assert_refused(await client.get("/api/users/me"))
+    signed = signed_headers(w, "/api/users/me")
     both = signed | bearer(rs256(w, claims(w)))
-    await assert_refused(await client.get("/api/users/me", headers=both))
+    assert_refused(await client.get("/api/users/me", headers=both))
 
 
 # --- signature attacks -------------------------------------------------------------------------
@@ -247,55 +244,33 @@ async def test_no_credentials_and_both_schemes(world: Any) -> None:
 
 async def test_signature_replay(world: Any) -> None:
     w, client = world
-    headers = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/auth/whoami"
-    )
+    headers = signed_headers(w, "/api/auth/whoami")
     assert (await client.get("/api/auth/whoami", headers=headers)).status_code == 200
-    await assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, w.key_secret)
+    assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, w.key_secret)
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -3600])
 async def test_stale_or_future_timestamp(world: Any, skew: int) -> None:
     w, client = world
-    headers = sign_request(
-        key_id=w.key_id,
-        secret=w.key_secret,
-        method="GET",
-        path="/api/auth/whoami",
-        timestamp=int(time.time()) + skew,
-    )
-    await assert_refused(await client.get("/api/auth/whoami", headers=headers))
+    headers = signed_headers(w, "/api/auth/whoami", timestamp=int(time.time()) + skew)
+    assert_refused(await client.get("/api/auth/whoami", headers=headers))
 
 
 async def test_body_changed_after_signing(world: Any) -> None:
     w, client = world
     body = b'{"refresh_token": "a"}'
-    headers = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/auth/logout", body=body
-    )
+    headers = signed_headers(w, "/api/auth/logout", "POST", body=body)
     response = await client.post(
         "/api/auth/logout", content=b'{"refresh_token": "b"}', headers=headers
     )
-    await assert_refused(response)
+    assert_refused(response)
 
 
 async def test_path_changed_vs_query_reordered(world: Any) -> None:
     w, client = world
-    headers = sign_request(
-        key_id=w.key_id,
-        secret=w.key_secret,
-        method="GET",
-        path="/api/auth/whoami",
-        query_string="x=1&y=2",
-    )
-    await assert_refused(await client.get("/api/users/me?x=1&y=2", headers=headers))
-    headers = sign_request(
-        key_id=w.key_id,
-        secret=w.key_secret,
-        method="GET",
-        path="/api/auth/whoami",
-        query_string="x=1&y=2",
-    )
+    headers = signed_headers(w, "/api/auth/whoami", query_string="x=1&y=2")
+    assert_refused(await client.get("/api/users/me?x=1&y=2", headers=headers))
+    headers = signed_headers(w, "/api/auth/whoami", query_string="x=1&y=2")
     assert (await client.get("/api/auth/whoami?y=2&x=1", headers=headers)).status_code == 200
 
 
@@ -309,7 +284,7 @@ async def test_wrong_key_id_and_wrong_secret(world: Any) -> None:
     ]
     for key_id, secret in cases:
         headers = sign_request(key_id=key_id, secret=secret, method="GET", path="/api/auth/whoami")
-        await assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, secret)
+        assert_refused(await client.get("/api/auth/whoami", headers=headers), 401, secret)
 
 
 async def test_signature_failures_per_key_id_are_throttled(world: Any) -> None:
@@ -367,17 +342,15 @@ async def test_logout_reaches_other_processes_within_the_revocation_cache(make_w
     # The second process has seen the token (and trusts "not revoked" for 0.5 s).
     assert (await second.get("/api/users/me", headers=bearer(access))).status_code == 200
     assert (await first.post("/api/auth/logout", headers=bearer(access))).status_code == 204
-    await assert_refused(await first.get("/api/users/me", headers=bearer(access)))
+    assert_refused(await first.get("/api/users/me", headers=bearer(access)))
     await asyncio.sleep(0.6)
-    await assert_refused(await second.get("/api/users/me", headers=bearer(access)))
+    assert_refused(await second.get("/api/users/me", headers=bearer(access)))
 
 
 async def test_signed_body_over_the_size_limit_is_413_not_500(make_world: Any) -> None:
     w, client = await make_world(HTTP_MAX_BODY_BYTES="1024")
     body = b'{"kind": "echo", "payload": {"x": "' + b"a" * 4096 + b'"}}'
-    headers = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/jobs", body=body
-    )
+    headers = signed_headers(w, "/api/jobs", "POST", body=body)
     response = await client.post("/api/jobs", content=body, headers=headers)
     assert response.status_code == 413
 
@@ -385,15 +358,13 @@ async def test_signed_body_over_the_size_limit_is_413_not_500(make_world: Any) -
 async def test_jobs_api_needs_a_caller_and_takes_either_scheme(world: Any) -> None:
     w, client = world
     body = b'{"kind": "echo", "payload": {"n": 1}}'
-    await assert_refused(await client.post("/api/jobs", content=body))
-    headers = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/jobs", body=body
-    )
+    assert_refused(await client.post("/api/jobs", content=body))
+    headers = signed_headers(w, "/api/jobs", "POST", body=body)
     created = await client.post("/api/jobs", content=body, headers=headers)
     assert created.status_code == 202, created.text
     path = f"/api/jobs/{created.json()['id']}"
-    await assert_refused(await client.get(path))
-    signed = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path=path)
+    assert_refused(await client.get(path))
+    signed = signed_headers(w, path)
     assert (await client.get(path, headers=signed)).status_code == 200
     access = (await login(client, w.username, PASSWORD)).json()["access_token"]
     assert (await client.get(path, headers=bearer(access))).status_code == 200
@@ -402,7 +373,7 @@ async def test_jobs_api_needs_a_caller_and_takes_either_scheme(world: Any) -> No
 @pytest.mark.parametrize("value", [b"\xb2", b"\xff\xfe", b"", b" ", b"9" * 40, b"-1", b"a" * 5000])
 async def test_garbage_in_any_auth_header_is_401_never_500(world: Any, value: bytes) -> None:
     w, client = world
-    good = sign_request(key_id=w.key_id, secret=w.key_secret, method="GET", path="/api/jobs")
+    good = signed_headers(w, "/api/jobs")
     for name in [*good, "Authorization"]:
         headers: dict[str, Any] = {} if name == "Authorization" else dict(good)
         headers[name] = value
@@ -428,7 +399,5 @@ async def test_bad_bodies_on_auth_routes_are_4xx_without_echo(world: Any) -> Non
     for token in ("", "garbage", "a.b.c", rs256(w, claims(w, use="refresh", sub="not-a-number"))):
         response = await client.post("/api/auth/refresh", json={"refresh_token": token})
         assert response.status_code in (400, 401), (token, response.text)
-    signed = sign_request(
-        key_id=w.key_id, secret=w.key_secret, method="POST", path="/api/auth/logout"
-    )
+    signed = signed_headers(w, "/api/auth/logout", "POST")
     assert (await client.post("/api/auth/logout", headers=signed)).status_code == 403
