@@ -137,5 +137,9 @@ def _typed(plaintext: bytes, kind: str, where: str) -> Any:
             parse_rfc3339(text)
             return GoTime(text)
         return Comment(text)
-    except ValueError as exc:
-        raise ValueDecryptError(f"{where}: type:{kind} value does not parse ({exc})") from None
+    except ValueError:
+        # Not the parser's message: it quotes the text, and the text is the decrypted secret.
+        raise ValueDecryptError(
+            f"{where}: the decrypted value is not a valid {kind} (its type:{kind} tag, which "
+            "GCM does not authenticate, may have been altered)"
+        ) from None

@@ -134,6 +134,13 @@ def test_unknown_type_is_refused(encrypted: Path, age_key: Any) -> None:
     _refused(encrypted, age_key, ValueDecryptError, "unknown value type 'blob'")
 
 
+def test_altered_type_tag_does_not_echo_the_plaintext(encrypted: Path, age_key: Any) -> None:
+    # The type tag is outside what GCM authenticates: the value decrypts, then fails to parse.
+    text = encrypted.read_text()
+    encrypted.write_text(text.replace("type:str]", "type:int]", 1))
+    _refused(encrypted, age_key, ValueDecryptError, "key DB_PASSWORD: .* not a valid int")
+
+
 def test_pgp_only_file_lists_what_it_has(encrypted: Path, age_key: Any) -> None:
     text = encrypted.read_text()
     start = text.index("    age:")
