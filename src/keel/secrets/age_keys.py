@@ -177,6 +177,12 @@ def parse_recipient(text: str) -> Any:
             return ssh.Recipient.from_str(text)
         return x25519.Recipient.from_str(text)
     except Exception:  # noqa: BLE001
+        if text.upper().startswith("AGE-SECRET-KEY-") or "PRIVATE KEY" in text:
+            # A private key pasted where the public recipient belongs: never echo it.
+            raise SopsError(
+                "a private key was given as a recipient; give its public age1… recipient "
+                "(`age-keygen -y KEYFILE` prints it)"
+            ) from None
         raise SopsError(f"{text!r} is not an age recipient (age1… or ssh-ed25519 …)") from None
 
 

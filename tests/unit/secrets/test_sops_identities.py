@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from keel.secrets import KeyPlan, NoIdentityError, decrypt_bytes, encrypt_bytes
+from keel.secrets import KeyPlan, NoIdentityError, SopsError, decrypt_bytes, encrypt_bytes
 from keel.secrets.age_keys import find_identities
 
 PLAIN = b"token: t0k3n\n"
@@ -85,3 +85,10 @@ def test_ssh_ed25519_recipient_both_ways(sops: Any, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == PLAIN
+
+
+def test_private_key_given_as_recipient_is_not_echoed(age_key: Any) -> None:
+    with pytest.raises(SopsError, match="a private key was given as a recipient") as info:
+        encrypt_bytes(PLAIN, "yaml", plan=KeyPlan.single([age_key.identity]))
+    assert age_key.identity not in str(info.value)
+    assert age_key.identity[15:] not in str(info.value)
