@@ -17,7 +17,8 @@ def load(data: bytes) -> list[Branch]:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise FormatError(f"line {number}: invalid dotenv line (no '='): {line[:40]!r}")
+            # The line itself is not quoted: it may hold a secret.
+            raise FormatError(f"line {number}: invalid dotenv line (no '=')")
         branch.append((key, value.replace("\\n", "\n")))
     return [branch]
 

@@ -37,7 +37,8 @@ def load(data: bytes) -> list[Branch]:
             continue
         cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
         if cut < 0:
-            raise FormatError(f"line {number}: invalid INI line (no '='): {line[:40]!r}")
+            # The line itself is not quoted: it may hold a secret.
+            raise FormatError(f"line {number}: invalid INI line (no '=')")
         key, value = line[:cut].strip(), line[cut + 1 :].strip()
         if value.startswith('"""') and (len(value) < 6 or not value.endswith('"""')):
             # a multi-line value (sops 3.13.0/3.13.1 metadata): up to the closing quotes
