@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote
 
 from keel.auth.errors import CredentialError
@@ -124,7 +124,7 @@ class SignedRequest:
 class ApiKeyRecord:
     key_id: str
     name: str
-    secret: bytes
+    secret: bytes = field(repr=False)
     roles: tuple[str, ...]
     id: int
 

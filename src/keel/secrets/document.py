@@ -41,10 +41,11 @@ class Decrypted:
     """A decrypted document, with what is needed to write it back (same data key, same IVs)."""
 
     fmt: Format
-    branches: list[Branch]
+    # Plaintext and key material: kept out of repr (a traceback or a debug log prints it).
+    branches: list[Branch] = field(repr=False)
     metadata: Metadata
-    data_key: bytes
-    cipher: ValueCipher
+    data_key: bytes = field(repr=False)
+    cipher: ValueCipher = field(repr=False)
     label: str = ""
 
     def tree(self) -> dict[str, Any]:

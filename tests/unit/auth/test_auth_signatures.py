@@ -141,3 +141,8 @@ async def test_wrong_key_id_wrong_secret_and_malformed_headers() -> None:
     ):
         headers = dict(signed().headers, **{name: value})
         assert await refused(v, SignedRequest(headers, "POST", "/api/jobs", "b=2&a=1", b'{"x":1}'))
+
+
+def test_api_key_record_repr_holds_no_secret() -> None:
+    assert KEY.secret.decode() not in repr(KEY)
+    assert KEY.key_id in repr(KEY)

@@ -183,3 +183,11 @@ def test_no_creation_rule_for_the_path(tmp_path: Path) -> None:
 def test_empty_identity_set_reports_no_identity(encrypted: Path) -> None:
     with pytest.raises(NoIdentityError):
         decrypt_file(encrypted, identities=Identities())
+
+
+def test_decrypted_document_repr_holds_no_plaintext(encrypted: Path, age_key: Any) -> None:
+    doc = decrypt_file(encrypted, identities=age_key.identities())
+    text = repr(doc)
+    assert "first-value" not in text
+    assert doc.data_key.hex() not in text
+    assert repr(doc.data_key) not in text
