@@ -1,4 +1,5 @@
-"""Small auth pieces: secret encryption, passwords, counters, runtime checks, headers, 429s."""
+"""Small auth pieces: secret encryption, passwords, counters, runtime checks, headers, 429s,
+guards."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import pytest
 from litestar import Litestar, get
 from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from keel.auth import atomic
 from keel.auth.crypto import SecretCipher, SecretCipherError
 from keel.auth.errors import AuthConfigError, ThrottledError
+from keel.auth.guards import require_authenticated, require_role, require_user
 from keel.auth.headers import SecurityHeadersPlugin
+from keel.auth.principal import Principal
 from keel.auth.ratelimit import FailureLimiter, login_rate_limit
 from keel.auth.runtime import build_runtime
 from keel.config import load
@@ -128,3 +132,46 @@ def test_litestar_redis_store_still_has_what_atomic_uses() -> None:
 
     assert "_redis" in RedisStore.__slots__
     assert callable(RedisStore._make_key)
+
+
+def test_guards_answer_401_without_a_caller_and_403_without_the_kind_or_role() -> None:
+    callers = {
+        "admin": Principal("user", 1, "ann", frozenset({"admin"})),
+        "person": Principal("user", 2, "bob", frozenset()),
+        "service": Principal("service", 3, "svc", frozenset({"admin"})),
+    }
+
+    def who(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            caller = dict(scope["headers"]).get(b"x-test-caller", b"").decode()
+            if caller:
+                scope["user"] = callers[caller]
+            await app(scope, receive, send)
+
+        return middleware
+
+    @get("/any", guards=[require_authenticated], sync_to_thread=False)
+    def any_caller() -> str:
+        return "ok"
+
+    @get("/person", guards=[require_user], sync_to_thread=False)
+    def person_only() -> str:
+        return "ok"
+
+    @get("/admin", guards=[require_role("admin")], sync_to_thread=False)
+    def admin_only() -> str:
+        return "ok"
+
+    app = Litestar([any_caller, person_only, admin_only], middleware=[who])
+    expected = {
+        ("/any", ""): 401, ("/any", "person"): 200, ("/any", "service"): 200,
+        ("/person", ""): 401, ("/person", "service"): 403, ("/person", "person"): 200,
+        ("/admin", ""): 401, ("/admin", "person"): 403, ("/admin", "service"): 200,
+        ("/admin", "admin"): 200,
+    }  # fmt: skip
+    with TestClient(app) as client:
+        seen = {
+            (path, caller): client.get(path, headers={"x-test-caller": caller}).status_code
+            for path, caller in expected
+        }
+    assert seen == expected
