@@ -58,12 +58,6 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
             problems.append(
                 f"{_where(sources, name)}: {name}: expected {low:g}..{high:g}, got {value!r}"
             )
-    if settings.gpu.stale_after_seconds >= settings.worker.heartbeat_ttl:
-        problems.append(
-            f"{_where(sources, 'GPU_STALE_AFTER_SECONDS')}: GPU_STALE_AFTER_SECONDS: must be "
-            f"below WORKER_HEARTBEAT_TTL ({settings.worker.heartbeat_ttl:g}), or a worker's "
-            "heartbeat expires before it is ever shown stale"
-        )
     if settings.app.env != "prod":
         return problems
 

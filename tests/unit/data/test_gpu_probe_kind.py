@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.config import load
+from keel.config import Settings, load
 from keel.domain.jobs.kinds import JobContext, JobFailedError, get_kind
 
 REPO = Path(__file__).resolve().parents[3]
@@ -40,3 +40,14 @@ async def test_probe_fails_when_every_gpu_is_lost(tmp_path: Path) -> None:
     path.write_text(json.dumps(fixture))
     with pytest.raises(JobFailedError, match="no NVIDIA GPU visible on worker w-test"):
         await _probe(_context(tmp_path, str(path)))
+
+
+def test_gpu_staleness_stays_below_the_heartbeat_ttl() -> None:
+    from keel.domain.jobs.gpus import stale_after_seconds
+
+    def settings(**env: str) -> Settings:
+        return load("local", root=REPO, environ=env, secrets_reader=lambda *a: {})
+
+    assert stale_after_seconds(settings()) == 12.0
+    short = settings(WORKER_HEARTBEAT_TTL="1.5")
+    assert stale_after_seconds(short) == pytest.approx(1.2)

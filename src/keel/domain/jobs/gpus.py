@@ -30,9 +30,14 @@ async def fleet(state: State, settings: Settings) -> GpuFleet:
     return aggregate(
         reports,
         now=dt.datetime.now(dt.UTC),
-        # Below the heartbeat TTL: a worker is shown stale before its heartbeat key expires.
-        stale_after_seconds=settings.gpu.stale_after_seconds,
+        stale_after_seconds=stale_after_seconds(settings),
     )
+
+
+def stale_after_seconds(settings: Settings) -> float:
+    """GPU_STALE_AFTER_SECONDS, kept below the heartbeat TTL: a heartbeat key that expires
+    first would drop the worker from the list before it was ever shown stale."""
+    return min(settings.gpu.stale_after_seconds, 0.8 * settings.worker.heartbeat_ttl)
 
 
 class GpusController(Controller):
