@@ -54,17 +54,11 @@ class Seeded:
     admin_key_secret: str
 
 
-@dataclass
-class AuthWorld:
+@dataclass(frozen=True)
+class AuthWorld(Seeded):
     settings: Settings
     app: Litestar
     rsa: PemPair
-    user_id: int
-    username: str
-    key_id: str
-    key_secret: str
-    admin_key_id: str
-    admin_key_secret: str
 
 
 def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settings:
@@ -141,7 +135,7 @@ async def make_world(
         await client.__aenter__()
         clients.append(client)
         seeded = await _seed(app, settings)
-        world = AuthWorld(settings, app, rsa_key, **dataclasses.asdict(seeded))
+        world = AuthWorld(settings=settings, app=app, rsa=rsa_key, **dataclasses.asdict(seeded))
         return world, client
 
     yield build
