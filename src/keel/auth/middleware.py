@@ -4,9 +4,11 @@ No credentials: the request goes on with ``scope["user"] = None`` and the route'
 (public routes need nothing). Credentials present but not valid: 401 at once, with one generic
 message; the reason goes to the log. Presenting both schemes at once is refused too.
 
-Litestar's base class hands ``authenticate_request`` a connection without the body; a signature
-covers the body, so ``__call__`` builds the request with ``receive``. Reading the body here caches
-it in the scope, so the handler gets the same bytes, and ``request_max_body_size`` still applies.
+A signature covers the body, so the middleware builds the request with ``receive`` (Litestar's
+``AbstractAuthenticationMiddleware`` hands over a connection without it). Reading the body here
+caches it in the scope, so the handler gets the same bytes, and ``request_max_body_size`` still
+applies. Public ``ASGIMiddleware`` API only: probes are skipped by request path, routes opt out
+with ``exclude_from_auth=True``, CORS preflights (OPTIONS) pass.
 """
 
 from __future__ import annotations
@@ -17,14 +19,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import quote
 
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
+from litestar.middleware import ASGIMiddleware
 from litestar.middleware._internal.exceptions.middleware import get_exception_handler
-from litestar.middleware._utils import should_bypass_middleware
-from litestar.middleware.authentication import (
-    AbstractAuthenticationMiddleware,
-    AuthenticationResult,
-)
-from litestar.middleware.base import DefineMiddleware
 from loguru import logger
 
 from keel.auth.atomic import peek_and_add
@@ -40,7 +38,6 @@ from keel.auth.signatures import (
 )
 
 if TYPE_CHECKING:
-    from litestar.connection import ASGIConnection
     from litestar.datastructures import State
     from litestar.stores.base import Store
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -58,42 +55,35 @@ class ApiKeyDirectory(Protocol):
     async def find(self, state: State, key_id: str) -> ApiKeyRecord | None: ...
 
 
-class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
+class AuthenticationMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+    exclude_opt_key = "exclude_from_auth"
+
     def __init__(
         self,
-        app: ASGIApp,
         *,
         runtime: AuthRuntime,
         api_keys: ApiKeyDirectory,
         exclude: Sequence[str] = PUBLIC_PATHS,
     ) -> None:
-        super().__init__(app, exclude=list(exclude))
         self.runtime = runtime
         self.api_keys = api_keys
+        # Matched against the request path (not the route's), so a 404 under /health/ is public too.
+        skipped_paths = re.compile("|".join(exclude))
+        self.should_bypass_for_scope = lambda scope: (
+            scope.get("method") == "OPTIONS" or skipped_paths.search(scope["path"]) is not None
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not should_bypass_middleware(
-            exclude_http_methods=self.exclude_http_methods,
-            exclude_opt_key=self.exclude_opt_key,
-            exclude_path_pattern=self.exclude,
-            scope=scope,
-            scopes=self.scopes,
-        ):
-            request: Request[Any, Any, Any] = Request(scope, receive, send)
-            try:
-                principal = await self.authenticate(request)
-            except HTTPException as exc:
-                await _send_error(request, exc)
-                return
-            scope["user"] = principal
-            scope["auth"] = None
-        await self.app(scope, receive, send)
-
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
-        request: Request[Any, Any, Any] = Request(connection.scope, connection.receive)
-        return AuthenticationResult(user=await self.authenticate(request), auth=None)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request: Request[Any, Any, Any] = Request(scope, receive, send)
+        try:
+            principal = await self.authenticate(request)
+        except HTTPException as exc:
+            await _send_error(request, exc)
+            return
+        scope["user"] = principal
+        scope["auth"] = None
+        await next_app(scope, receive, send)
 
     async def authenticate(self, request: Request[Any, Any, Any]) -> Principal | None:
         authorization = request.headers.get("authorization")
@@ -225,5 +215,7 @@ def _revoked(request: Request[Any, Any, Any]) -> Store:
     return _store(request, "revoked_tokens")
 
 
-def authentication_middleware(runtime: AuthRuntime, api_keys: ApiKeyDirectory) -> DefineMiddleware:
-    return DefineMiddleware(AuthenticationMiddleware, runtime=runtime, api_keys=api_keys)
+def authentication_middleware(
+    runtime: AuthRuntime, api_keys: ApiKeyDirectory
+) -> AuthenticationMiddleware:
+    return AuthenticationMiddleware(runtime=runtime, api_keys=api_keys)

@@ -401,3 +401,15 @@ async def test_bad_bodies_on_auth_routes_are_4xx_without_echo(world: Any) -> Non
         assert response.status_code in (400, 401), (token, response.text)
     signed = signed_headers(w, "/api/auth/logout", "POST")
     assert (await client.post("/api/auth/logout", headers=signed)).status_code == 403
+
+
+async def test_probes_and_login_are_not_behind_the_middleware(world: Any) -> None:
+    w, client = world
+    garbage = {"Authorization": "Bearer not.a.token"}
+    assert (await client.get("/health/live", headers=garbage)).status_code == 200
+    # CORS preflights carry no credentials of their own; they are never refused as a 401.
+    assert (await client.options("/api/users/me", headers=garbage)).status_code == 204
+    # exclude_from_auth: a stale token in the client does not stop a fresh login.
+    body = {"username": w.username, "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=body, headers=garbage)).status_code == 200
+    assert_refused(await client.get("/api/users/me", headers=garbage))
