@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
         help="refresh every SECONDS until interrupted (with --json: one JSON document per line)",
     )
     parser.add_argument(
-        "--count", type=int, metavar="N", help="with --watch: stop after N snapshots"
+        "--count", type=_positive_count, metavar="N", help="with --watch: stop after N snapshots"
     )
     parser.add_argument(
         "--json", action="store_true", help="print the snapshot as JSON (schema: docs/gpu.md)"
@@ -54,7 +54,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"--count expects a whole number from 1, got {text!r}")
+    return int(text)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.count is not None and args.watch is None:
+        print("keel gpu: --count goes with --watch SECONDS", file=sys.stderr)
+        return 2
     try:
         settings = load(args.env)
     except ConfigError as exc:

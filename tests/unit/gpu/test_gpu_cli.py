@@ -167,6 +167,22 @@ def test_watch_needs_positive_seconds(keel_gpu: Run, value: str) -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_watch_count_needs_a_positive_whole_number(keel_gpu: Run, value: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        keel_gpu("--watch", "0.05", "--count", value, fake="none")
+
+    assert exit_info.value.code == 2
+
+
+def test_count_without_watch_is_refused(keel_gpu: Run) -> None:
+    code, out, err = keel_gpu("--count", "2", fake="none")
+
+    assert code == 2
+    assert out == ""
+    assert "--count goes with --watch" in err
+
+
 def test_broken_fixture_fails_loudly(keel_gpu: Run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"devices": 3}')
