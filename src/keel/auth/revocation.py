@@ -3,7 +3,8 @@
 Asking Redis on every request costs about as much as the rest of authentication together, so
 each process remembers answers for ``JWT_REVOCATION_CACHE_SECONDS`` (default 1 s; 0 = ask every
 time). A logout takes effect at once on the process that handled it and within that many
-seconds on every other one. "Revoked" answers are kept until the token expires.
+seconds on every other one. "Revoked" answers never go stale, so they are kept (up to
+``_MAX_ENTRIES``; past that the set starts over and Redis answers again).
 """
 
 from __future__ import annotations
