@@ -54,11 +54,20 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# PostgreSQL SQLSTATEs that mean "the server is not available (yet)", not "the data is wrong":
+# class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, the database system is
+# starting up), 53300 (too many connections). asyncpg reports them as plain DBAPIErrors.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def _transient(exc: BaseException) -> bool:
     """A lost connection or an unavailable server: waiting may fix it (a constraint won't)."""
     if isinstance(exc, OSError | OperationalError | InterfaceError):
         return True
-    return bool(getattr(exc, "connection_invalidated", False))
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
 
 
 class JobRunner:
