@@ -63,6 +63,11 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
 
     if settings.app.debug:
         problems.append(f"{_where(sources, 'DEBUG')}: DEBUG: must be false in prod")
+    if settings.gpu.fake_nvml:
+        problems.append(
+            f"{_where(sources, 'GPU_FAKE_NVML')}: GPU_FAKE_NVML: fake GPUs are for tests; "
+            "unset it in prod"
+        )
     if "*" in settings.http.cors_origins:
         problems.append(
             f"{_where(sources, 'CORS_ORIGINS')}: CORS_ORIGINS: '*' is refused in prod; "

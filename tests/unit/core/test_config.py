@@ -186,6 +186,7 @@ def test_prod_accepts_strong_settings(tmp_path: Path) -> None:
     [
         ("DEBUG=true\n", {}, "DEBUG: must be false in prod"),
         ("CORS_ORIGINS=*\n", {}, "CORS_ORIGINS: '*' is refused in prod"),
+        ("GPU_FAKE_NVML=h100x1\n", {}, "GPU_FAKE_NVML: fake GPUs are for tests"),
         ("", {"JWT_SECRET_KEY": "change-me-change-me-change-me-change-me"}, "placeholder"),
         ("", {"DB_PASSWORD": "short"}, "DB_PASSWORD: too short for prod (5 < 16"),
         ("", {"JWT_SECRET_KEY": STRONG[:20]}, "JWT_SECRET_KEY: too short for prod (20 < 32"),
