@@ -12,40 +12,15 @@ import asyncio
 from litestar.datastructures import State
 from loguru import logger
 from redis.asyncio import Redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from keel.components import Component, ReadinessCheck
 from keel.config import Settings
 from keel.db.engine import backoff_delay
 from keel.lifecycle import describe_exception
-from keel.stores import redis_url
-
-
-def redis_where(settings: Settings) -> str:
-    """host:port/db of the Redis in use, never the password."""
-    if settings.redis.url:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(settings.redis.url.reveal())
-        return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
-    r = settings.redis
-    return f"{r.host}:{r.port}/{r.db}"
-
-
-def make_client(settings: Settings) -> Redis:
-    timeout = settings.redis.connect_timeout
-    return Redis.from_url(
-        redis_url(settings),
-        socket_connect_timeout=timeout,
-        socket_timeout=max(timeout, 10.0),
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
+from keel.redis_conn import make_client, redis_where
 
 
 class RedisUnavailableError(Exception):

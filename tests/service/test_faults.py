@@ -147,6 +147,24 @@ def test_redis_restart_while_jobs_flow(
         assert api.get("/health/ready").status_code == 200
 
 
+def test_redis_restart_costs_no_failed_request(
+    stack_env: dict[str, str], redis_server: RedisServer
+) -> None:
+    """Pooled connections die with Redis; the next request must reconnect, not answer 5xx."""
+    with api_client(stack_env) as api:
+        job = api.post("/api/jobs", json={"kind": "echo"})
+        assert job.status_code == 202
+        assert api.get(f"/api/jobs/{job.json()['id']}").status_code == 200  # revoked-token store
+
+        redis_server.restart()
+
+        # The very first requests after the restart: token check, broker kick, readiness.
+        assert api.get(f"/api/jobs/{job.json()['id']}").status_code == 200
+        second = api.post("/api/jobs", json={"kind": "echo"})
+        assert second.status_code == 202, second.text
+        assert api.get("/health/ready").status_code == 200
+
+
 def test_api_starts_without_database_and_becomes_ready(
     redis_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from keel.batching import Batcher
 from keel.config import Settings
-from keel.stores import redis_url
+from keel.redis_conn import connection_options, redis_url
 
 CONSUMER_GROUP = "keel-workers"
 RUN_JOB_TASK = "keel.run_job"
@@ -272,10 +272,12 @@ def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
         maxlen=worker.stream_maxlen,
         xread_count=worker.fetch_count,
         xread_block=1000,
-        socket_connect_timeout=settings.redis.connect_timeout,
-        health_check_interval=15,
+        **connection_options(settings),
     )
     backend = KeelResultBackend(
-        url, result_ex_time=worker.result_ttl, prefix_str=f"{settings.redis.key_prefix}:results"
+        url,
+        result_ex_time=worker.result_ttl,
+        prefix_str=f"{settings.redis.key_prefix}:results",
+        **connection_options(settings),
     )
     return broker.with_result_backend(backend)

@@ -137,7 +137,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
-    from keel.redis_client import make_client, redis_where
+    from keel.redis_conn import make_client, redis_where
     from keel.tasks.heartbeat import read_heartbeats
 
     client = make_client(settings)

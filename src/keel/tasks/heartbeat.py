@@ -14,14 +14,16 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.datastructures import State
 from loguru import logger
 from redis.asyncio import Redis
 
 from keel.config import Settings
+
+if TYPE_CHECKING:
+    from litestar.datastructures import State
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):

@@ -33,3 +33,27 @@ def test_healthcheck_does_not_import_the_web_framework_or_the_orm() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_worker_healthcheck_run_stays_off_the_web_framework_and_the_orm() -> None:
+    # The container runs this every few seconds: it must stay a Redis client and nothing more.
+    code = (
+        "import sys; from keel.cli import main\n"
+        "try:\n    code = main(['healthcheck', 'worker'])\nexcept SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print(code, sorted(m for m in ('litestar', 'sqlalchemy', 'advanced_alchemy', 'taskiq') "
+        "if m in sys.modules))"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "local",
+        "REDIS_BACKEND": "redis",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "1",  # nothing listens: the check answers unhealthy
+        "REDIS_CONNECT_TIMEOUT": "0.5",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert "unhealthy: cannot read heartbeats from Redis at 127.0.0.1:1/0" in result.stdout
+    assert result.stdout.strip().endswith("1 []"), result.stdout

@@ -38,6 +38,7 @@ from keel.domain.jobs.kinds import Effect, get_kind
 from keel.domain.jobs.models import TERMINAL, Job, JobStatus
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.ids import Snowflake
+from keel.lifecycle import describe_exception
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 # Hot-path statements built once with bind parameters (building one costs ~0.1 ms).
@@ -229,7 +230,10 @@ class JobService:
                 await conn.execute(
                     delete(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED)
                 )
-            raise EnqueueFailedError(f"the job queue is unavailable: {type(exc).__name__}") from exc
+            cause = exc.__cause__ or exc  # taskiq wraps the broker's error in SendTaskError
+            raise EnqueueFailedError(
+                f"the job queue is unavailable: {describe_exception(cause)}"
+            ) from exc
         return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
 
     async def get(self, job_id: int) -> JobView:
