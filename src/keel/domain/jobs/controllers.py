@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_202_ACCEPTED,
@@ -56,7 +56,7 @@ class JobsController(Controller):
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads these class attributes
 
     @post("/", status_code=HTTP_202_ACCEPTED)
-    async def create(self, state: State, data: CreateJob) -> JobAccepted:
+    async def create(self, state: State, data: JSONBody[CreateJob]) -> JobAccepted:
         """Accept a job; the same ``idempotency_key`` returns the existing job."""
         try:
             return await _service(state).create(data.kind, data.payload, data.idempotency_key)
@@ -72,7 +72,7 @@ class JobsController(Controller):
             ) from None
 
     @get("/{job_id:str}")
-    async def read(self, state: State, job_id: str) -> JobView:
+    async def read(self, state: State, job_id: FromPath[str]) -> JobView:
         try:
             return await _service(state).get(_job_id(job_id))
         except JobNotFoundError as exc:
@@ -82,10 +82,10 @@ class JobsController(Controller):
     async def page(
         self,
         state: State,
-        status: JobStatus | None = None,
+        status: FromQuery[JobStatus | None] = None,
         kind: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        cursor: str | None = None,
+        cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
         after = _job_id(cursor) if cursor else None
@@ -94,7 +94,7 @@ class JobsController(Controller):
         )
 
     @post("/{job_id:str}/cancel", status_code=HTTP_200_OK)
-    async def cancel(self, state: State, job_id: str) -> Response[JobView]:
+    async def cancel(self, state: State, job_id: FromPath[str]) -> Response[JobView]:
         try:
             return Response(await _service(state).cancel(_job_id(job_id)))
         except JobNotFoundError as exc:
