@@ -8,6 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from keel import __version__
+from keel.config.errors import ConfigError
+
+# Exit status of a command refused for its configuration (the report names every problem).
+CONFIG_ERROR_EXIT = 2
 
 # Each module exposes ``register(subparsers)``; its parsers set ``handler=func(args) -> int``.
 COMMAND_MODULES: list[str] = [
@@ -56,7 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except ConfigError as exc:
+        # Every command starts by loading settings: one place reports a bad configuration.
+        print(exc.render(), file=sys.stderr)
+        return CONFIG_ERROR_EXIT
     return code
 
 

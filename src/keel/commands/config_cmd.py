@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from keel.config import ENVIRONMENTS, ConfigError, load_with_sources
+from keel.config import ENVIRONMENTS, load_with_sources
 from keel.config.show import as_dict, render_table
 
 
@@ -25,11 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def show_config(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_with_sources(args.env)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    loaded = load_with_sources(args.env)
     if args.json:
         sys.stdout.write(msgspec.json.encode(as_dict(loaded, reveal=args.reveal)).decode() + "\n")
     else:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keel.config import ENVIRONMENTS, ConfigError, SecretStr, load
+from keel.config import ENVIRONMENTS, SecretStr, load
 from keel.config.fields import field_specs
 
 DEFAULT_NAMES = ("DB_PASSWORD", "REDIS_PASSWORD")
@@ -69,11 +69,7 @@ def export_credentials(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         print(f"keel credentials: --dir {directory} is not a directory", file=sys.stderr)
         return 2
-    try:
-        settings = load(args.env)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = load(args.env)
 
     empty: list[str] = []
     for name in names:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from keel.config import ENVIRONMENTS, ConfigError, load
+from keel.config import ENVIRONMENTS, load
 from keel.config.show import render_table
 from keel.health_probe import probe, summarise
 
@@ -38,20 +38,12 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["HTTP_HOST"] = args.host
     if args.port:
         os.environ["HTTP_PORT"] = str(args.port)
-    try:
-        settings = load()
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = load()
     from keel.components import build_components
 
-    try:
-        # Pre-flight in the main process: a component that refuses its settings (a bad JWT
-        # key, say) fails here with the config report, not inside every Granian worker.
-        build_components(settings)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    # Pre-flight in the main process: a component that refuses its settings (a bad JWT key,
+    # say) fails here with the config report, not inside every Granian worker.
+    build_components(settings)
     from keel.app import STARTUP_FAILED_EXIT
     from keel.logging import configure_logging
     from keel.server import serve

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from keel.config import ENVIRONMENTS, ConfigError, load
+from keel.config import ENVIRONMENTS, load
 
 
 def register(subparsers: Any) -> None:
@@ -20,11 +20,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    try:
-        settings = load(args.env)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = load(args.env)
     from loguru import logger
 
     from keel.db.errors import DatabaseConnectError

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from keel.config import ENVIRONMENTS, ConfigError, Settings, load
+from keel.config import ENVIRONMENTS, Settings, load
 from keel.gpu.fake_nvml import FixtureError, load_fixture, resolve_fixture
 from keel.gpu.snapshot import snapshot
 from keel.gpu.view import render
@@ -64,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.watch is None:
         print("keel gpu: --count goes with --watch SECONDS", file=sys.stderr)
         return 2
-    try:
-        settings = load(args.env)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = load(args.env)
     problem = _fixture_problem(settings)
     if problem:
         print(problem, file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from keel.config import ENVIRONMENTS, ConfigError, Settings, load
+from keel.config import ENVIRONMENTS, Settings, load
 from keel.domain.jobs.kinds import QUEUES
 
 
@@ -95,11 +95,7 @@ def taskiq_argv(settings: Settings, extra: list[str]) -> list[str]:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    try:
-        settings = worker_settings(load(args.env), args)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = worker_settings(load(args.env), args)
     from loguru import logger
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker as taskiq_run_worker
@@ -158,11 +154,7 @@ async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
 
 
 def run_healthcheck_worker(args: argparse.Namespace) -> int:
-    try:
-        settings = load(args.env)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+    settings = load(args.env)
     if settings.redis.backend == "memory":
         print("healthy: REDIS_BACKEND=memory runs jobs in the API process")
         return 0

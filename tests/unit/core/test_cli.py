@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from keel.cli import COMMAND_MODULES, COMMAND_OWNERS, build_parser
+import pytest
+
+from keel.cli import COMMAND_MODULES, COMMAND_OWNERS, CONFIG_ERROR_EXIT, build_parser, main
 
 
 def test_every_registered_command_has_an_owner_entry() -> None:
@@ -57,3 +59,30 @@ def test_worker_healthcheck_run_stays_off_the_web_framework_and_the_orm() -> Non
     )
     assert "unhealthy: cannot read heartbeats from Redis at 127.0.0.1:1/0" in result.stdout
     assert result.stdout.strip().endswith("1 []"), result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["config", "show"],
+        ["serve"],
+        ["migrate"],
+        ["worker"],
+        ["healthcheck", "worker"],
+        ["gpu"],
+        ["users", "create", "someone", "--password-file", "-"],
+        ["apikeys", "create", "svc"],
+        ["apikeys", "disable", "svc"],
+        ["credentials", "export", "--dir", "/tmp"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_every_command_refuses_a_bad_setting_with_the_config_report(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ENV", "local")
+    monkeypatch.setenv("HTTP_PORT", "eighty")
+    assert main(argv) == CONFIG_ERROR_EXIT
+    err = capsys.readouterr().err
+    assert "HTTP_PORT" in err
+    assert "eighty" in err

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from litestar.datastructures import State
 from loguru import logger
 
-from keel.config import ENVIRONMENTS, ConfigError, Settings, load
+from keel.config import ENVIRONMENTS, Settings, load
 from keel.domain.users.passwords import password_problem
 from keel.domain.users.services import ADMIN_ROLE, AlreadyExistsError, ApiKeyService, UserService
 from keel.lifecycle import ResourceStack, StartupError
@@ -104,9 +104,6 @@ def _run(env: str | None, work: Callable[[Settings], T]) -> int:
     logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
     try:
         work(load(env))
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
     except (CommandError, AlreadyExistsError, StartupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
