@@ -17,19 +17,18 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from loguru import logger
 
 from keel import __version__
+from keel import middleware as request_context
 from keel.components import Component, build_components
 from keel.config import Settings, load
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
-from keel.logging import configure_logging, redact
-from keel.middleware import RequestContextMiddleware
+from keel.logging import configure_logging, flush_access_log, redact
 from keel.server import report_startup_failure
 from keel.stores import build_store_registry
 
@@ -85,6 +84,7 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
         finally:
             logger.bind(lifecycle=True).info("shutting down")
             await stack.stop()
+            flush_access_log()
 
     return lifespan
 
@@ -114,13 +114,10 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         if settings.app.debug
         else None
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
         plugins=[p for c in components for p in c.plugins],
-        middleware=[
-            DefineMiddleware(RequestContextMiddleware, access_log=http.access_log),
-            *(m for c in components for m in c.middleware),
-        ],
+        middleware=[m for c in components for m in c.middleware],
         dependencies={k: v for c in components for k, v in c.dependencies.items()},
         lifespan=[_lifespan(settings, stack)],
         state=State(
@@ -139,6 +136,12 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         debug=settings.app.debug,
         logging_config=None,
+    )
+    # Request id, access log and response headers: one layer around everything (404s too).
+    return request_context.install(
+        app,
+        access_log=http.access_log,
+        response_headers=[h for c in components for h in c.response_headers],
     )
 
 

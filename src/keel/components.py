@@ -40,6 +40,8 @@ class Component:
     plugins: Sequence[Any] = ()
     middleware: Sequence[Middleware] = ()
     dependencies: Mapping[str, Any] = field(default_factory=dict)
+    # Headers added to every HTTP response (see keel.middleware.ResponseHeaders).
+    response_headers: Sequence[Any] = ()
     # Only the API process needs routes; the worker takes resources only.
     api_only_resources: Sequence[Resource] = ()
 

@@ -1,25 +1,55 @@
-"""Request id and access log, as one raw ASGI middleware (no per-request allocations we can avoid).
+"""Request id, access log and per-response headers, as one raw ASGI layer around the whole app.
 
 ``X-Request-ID`` from the client is honoured when it is a sane token, otherwise one is generated;
 either way it is returned on the response, bound to every log line of the request, and put in the
-access log line with method, path, status and duration.
+access log line with method, path, status and duration. Components add response headers
+(security headers) through :class:`ResponseHeaders` policies applied in the same ``send``
+wrapper.
+
+:func:`install` wraps Litestar's own ASGI handler, outside its router, exception handling and
+CORS: a 404, a 405, a CORS preflight or an error Litestar turned into a 500 gets its id, its
+headers and its access line too, which a Litestar middleware (run per route) would miss. One
+layer instead of a middleware plus ``before_send`` hooks is also the cheapest per request.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from keel import logging as keel_logging
 from keel.logging import request_id_var
 
 if TYPE_CHECKING:
+    from litestar import Litestar
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+# Generated ids: a random per-process prefix and a counter, 32 hex characters like a UUID.
+# Unique without a getrandom() call per request (that call releases the GIL, which under
+# Granian costs a thread hand-off); an id needs to be unique, not unguessable.
+_id_prefix = ""
+_id_counter = itertools.count()
+
+
+def _reseed_request_ids() -> None:
+    global _id_prefix, _id_counter  # noqa: PLW0603 - per process; a forked worker reseeds
+    _id_prefix = os.urandom(8).hex()
+    _id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+
+_reseed_request_ids()
+os.register_at_fork(after_in_child=_reseed_request_ids)
+
+
+def _new_request_id() -> str:
+    return f"{_id_prefix}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -29,16 +59,35 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+class ResponseHeaders(Protocol):
+    """Headers a component adds to every HTTP response (names in lower case, as bytes).
+
+    A header the response already carries is left as the handler set it.
+    """
+
+    def for_path(self, path: str) -> Sequence[tuple[bytes, bytes]]: ...
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool,
+        response_headers: Sequence[ResponseHeaders] = (),
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.response_headers = list(response_headers)
+
+    def _extra_headers(self, path: str) -> list[tuple[bytes, bytes]]:
+        return [h for policy in self.response_headers for h in policy.for_path(path)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
+        request_id = _incoming_request_id(scope) or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header_value = request_id.encode("ascii")
         status = 500
@@ -50,6 +99,11 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((REQUEST_ID_HEADER, header_value))
+                if self.response_headers:
+                    present = {name.lower() for name, _ in headers}
+                    headers.extend(
+                        h for h in self._extra_headers(scope["path"]) if h[0] not in present
+                    )
                 message["headers"] = headers
             await send(message)
 
@@ -68,3 +122,17 @@ class RequestContextMiddleware:
                     status,
                     duration_ms,
                 )
+
+
+def install(
+    app: Litestar, *, access_log: bool, response_headers: Sequence[ResponseHeaders] = ()
+) -> Litestar:
+    """Put :class:`RequestContextMiddleware` around all of ``app`` (see the module docstring).
+
+    ``asgi_handler`` is what ``Litestar.__call__`` runs for every HTTP and websocket scope
+    (lifespan events go elsewhere); tests/unit/core/test_app.py checks a 404 still passes here.
+    """
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler, access_log=access_log, response_headers=response_headers
+    )
+    return app

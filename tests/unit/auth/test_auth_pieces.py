@@ -16,12 +16,13 @@ from keel.auth import atomic
 from keel.auth.crypto import SecretCipher, SecretCipherError
 from keel.auth.errors import AuthConfigError, ThrottledError
 from keel.auth.guards import require_authenticated, require_role, require_user
-from keel.auth.headers import SecurityHeadersPlugin
+from keel.auth.headers import SecurityHeaders
 from keel.auth.principal import Principal
 from keel.auth.ratelimit import FailureLimiter, login_rate_limit
 from keel.auth.runtime import build_runtime
 from keel.config import load
 from keel.domain.users.passwords import hash_password, password_problem, verify_password
+from keel.middleware import install
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -94,11 +95,8 @@ def _app(hsts: bool) -> Litestar:
         return ""
 
     limited = login_rate_limit(2)
-    return Litestar(
-        [x, docs],
-        plugins=[SecurityHeadersPlugin(hsts=hsts)],
-        middleware=[limited.middleware],
-    )
+    app = Litestar([x, docs], middleware=[limited.middleware])
+    return install(app, access_log=False, response_headers=[SecurityHeaders(hsts=hsts)])
 
 
 def test_security_headers_on_every_response_and_hsts_only_behind_tls() -> None:

@@ -75,6 +75,25 @@ def test_request_id_is_honoured_or_generated(
     assert isinstance(first["duration_ms"], float)
 
 
+def test_unknown_path_and_wrong_method_still_get_request_id_headers_and_access_line(
+    local_settings: Settings, json_log: io.StringIO
+) -> None:
+    # Litestar answers these before any route middleware runs: the outer layer must see them.
+    with TestClient(create_app(local_settings)) as client:
+        missing = client.get("/nope", headers={"X-Request-ID": "scan-1"})
+        wrong = client.delete("/health/live")
+    assert missing.status_code == 404
+    assert missing.headers["x-request-id"] == "scan-1"
+    assert missing.headers["x-frame-options"] == "DENY"
+    assert wrong.status_code == 405
+    assert len(wrong.headers["x-request-id"]) == 32
+    access = [
+        json.loads(line) for line in json_log.getvalue().splitlines() if '"keel.access"' in line
+    ]
+    assert ("scan-1", "/nope", 404) in {(a["request_id"], a["path"], a["status"]) for a in access}
+    assert ("DELETE", 405) in {(a["method"], a["status"]) for a in access}
+
+
 def test_resources_start_in_order_and_stop_in_reverse(local_settings: Settings) -> None:
     events: list[str] = []
     components = [
@@ -123,3 +142,21 @@ def test_cors_allows_only_configured_origins(local_settings: Settings) -> None:
         )
     assert allowed.headers.get("access-control-allow-origin") == "http://localhost:3000"
     assert "access-control-allow-origin" not in refused.headers
+
+
+def test_generated_request_ids_are_unique_and_differ_after_fork() -> None:
+    import os
+
+    from keel.middleware import _new_request_id
+
+    ids = {_new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked Granian worker must not repeat the parent's ids
+        os.write(write, _new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child[:16] != _new_request_id()[:16]

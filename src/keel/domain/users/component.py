@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keel.auth.headers import SecurityHeadersPlugin
+from keel.auth.headers import SecurityHeaders
 from keel.auth.middleware import authentication_middleware
 from keel.auth.runtime import build_runtime
 from keel.components import Component
@@ -21,5 +21,5 @@ def component(settings: Settings) -> Component:
                 runtime, DbApiKeyDirectory(runtime.cipher, settings.auth.api_key_cache_seconds)
             )
         ],
-        plugins=[SecurityHeadersPlugin(hsts=settings.http.behind_tls)],
+        response_headers=[SecurityHeaders(hsts=settings.http.behind_tls)],
     )
