@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -211,6 +212,19 @@ class AccessLog:
         self._logger = logger.bind(logger_name="keel.access")
         self._pending: list[str] = []
         self._flush_scheduled = False
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self) -> str:
+        """``datetime.isoformat(timespec="milliseconds")`` in UTC, formatted once a second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+        return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
     def __call__(
         self, request_id: str, method: str, path: str, status: int, duration_ms: float
@@ -228,7 +242,7 @@ class AccessLog:
             )
             return
         document = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "time": self._timestamp(),
             "level": "INFO",
             "message": message,
             **self._common,

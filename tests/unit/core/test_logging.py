@@ -92,3 +92,22 @@ def test_time_rotation_is_utc() -> None:
     assert isinstance(rotation, dt.time)
     assert rotation.tzinfo == dt.UTC
     assert parse_rotation("100 MB") == "100 MB"
+
+
+def test_access_lines_have_the_same_shape_and_utc_time_as_other_lines(
+    json_log: io.StringIO,
+) -> None:
+    from keel import logging as keel_logging
+
+    logger.info("before")
+    before = dt.datetime.now(dt.UTC)
+    keel_logging.access_log("rid-1", "GET", "/x", 204, 0.5)  # no event loop: written at once
+    after = dt.datetime.now(dt.UTC)
+    plain, access = lines(json_log)
+    assert set(plain) <= set(access)
+    assert access["logger"] == "keel.access"
+    assert (access["request_id"], access["status"], access["duration_ms"]) == ("rid-1", 204, 0.5)
+    stamp = dt.datetime.fromisoformat(str(access["time"]))
+    assert stamp.utcoffset() == dt.timedelta(0)
+    assert before - dt.timedelta(milliseconds=1) <= stamp <= after
+    assert len(str(access["time"])) == len(str(plain["time"]))
