@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadgen import LoadResult, free_port, running, wrk
+from loadgen import GRANIAN, LoadResult, free_port, running, wrk
 
 from keel.auth.signatures import sign_request
 
@@ -27,8 +27,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = 32
 PASSWORD = "bench-password-not-secret"
-GRANIAN = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop"]
-GRANIAN += ["--workers", "1", "--runtime-threads", "1", "--backlog", "1024"]
 
 
 def keel(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:

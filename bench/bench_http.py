@@ -13,23 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import free_port, running, wrk
-
-GRANIAN = [
-    sys.executable,
-    "-m",
-    "granian",
-    "--interface",
-    "asgi",
-    "--loop",
-    "uvloop",
-    "--workers",
-    "1",
-    "--runtime-threads",
-    "1",
-    "--backlog",
-    "1024",
-]
+from loadgen import GRANIAN, free_port, running, wrk
 
 
 def bench_config_load() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from loadgen import free_port, running, wrk  # noqa: E402
+from loadgen import GRANIAN, free_port, running, wrk  # noqa: E402
 from tests.service.servers import Postgres, RedisServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -158,19 +158,7 @@ def bench(env: dict[str, str]) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--loop",
-        "uvloop",
-        "--workers",
-        "1",
-        "--runtime-threads",
-        "1",
-        "--backlog",
-        "1024",
+        *GRANIAN,
         "--port",
         str(port),
         "--factory",

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+# Granian as every benchmark runs it: one worker, one runtime thread, uvloop (then --port ...).
+GRANIAN = [
+    sys.executable,
+    "-m",
+    "granian",
+    "--interface",
+    "asgi",
+    "--loop",
+    "uvloop",
+    "--workers",
+    "1",
+    "--runtime-threads",
+    "1",
+    "--backlog",
+    "1024",
+]
 
 
 @dataclass(frozen=True)
