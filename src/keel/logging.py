@@ -200,10 +200,9 @@ def _is_lifecycle(record: Record) -> bool:
 class AccessLog:
     """One line per HTTP request. The hot path: in JSON mode without file sinks the line is
     encoded with msgspec (same shape as every other JSON line, redacted) and queued; the lines
-    queued during one event-loop turn go out in one write at the end of that turn. Under load
-    that is one write for many requests (a write per request cost more than the rest of the
-    middleware: each one hands the GIL to Granian's threads and back); when idle a line is out
-    within the same turn. Otherwise lines go through loguru.
+    queued during one event-loop turn go out in one write at the end of that turn, so a busy
+    process makes fewer write calls and an idle one still writes each line at once. Without an
+    event loop a line is written immediately. Otherwise lines go through loguru.
     """
 
     def __init__(self, stream: TextIO | None, process: str) -> None:
