@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from keel.config import Settings
     from keel.lifecycle import Resource
+    from keel.middleware import ResponseHeaders
 
 # A readiness check raises (any exception, message = the reason) when its dependency is not ok.
 CheckFunc = Callable[[Any], Awaitable[None]]
@@ -41,7 +42,7 @@ class Component:
     middleware: Sequence[Middleware] = ()
     dependencies: Mapping[str, Any] = field(default_factory=dict)
     # Headers added to every HTTP response (see keel.middleware.ResponseHeaders).
-    response_headers: Sequence[Any] = ()
+    response_headers: Sequence[ResponseHeaders] = ()
     # Only the API process needs routes; the worker takes resources only.
     api_only_resources: Sequence[Resource] = ()
 

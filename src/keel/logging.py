@@ -210,7 +210,7 @@ class AccessLog:
         self._common = {"logger": "keel.access", "process": process, "pid": os.getpid()}
         self._logger = logger.bind(logger_name="keel.access")
         self._pending: list[str] = []
-        self._flush_scheduled = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._second = -1
         self._second_text = ""
 
@@ -252,17 +252,19 @@ class AccessLog:
             "duration_ms": duration_ms,
         }
         self._pending.append(msgspec.json.encode(document).decode())
-        if self._flush_scheduled:
-            return
         try:
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a direct call): write now
             self.flush()
-        else:
-            self._flush_scheduled = True
+            return
+        # Keyed by loop: a flush queued on a loop that closed before running it must not keep
+        # lines from another loop waiting.
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_loop = None
         if not self._pending or self._stream is None:
             return
         lines, self._pending = self._pending, []

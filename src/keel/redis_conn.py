@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry  # not redis.retry: the sync one never awaits the call
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from keel.config import Settings
 
@@ -49,7 +48,9 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         "socket_timeout": max(timeout, 10.0),
         "health_check_interval": 15,
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=COMMAND_RETRIES),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        # Connection errors only: a timeout means a hung server, and retrying it would multiply
+        # the wait by the number of attempts.
+        "retry_on_error": [RedisConnectionError],
     }
 
 

@@ -2,15 +2,16 @@
 
 Litestar's :class:`~litestar.stores.base.Store` has only get/set, so "remember this nonce unless
 it is already there" would be a check-then-set race: two copies of one signed request sent at the
-same moment could both pass. On Redis this module uses ``SET NX EX`` and ``INCR`` (in small Lua
-scripts: one round trip per call) on the store's own client and key namespace (Litestar keeps
-those private; a unit test pins the two names). In memory (one process, ``APP_ENV=local``) an
-asyncio lock makes get+set atomic.
+same moment could both pass. On Redis this module uses small Lua scripts (one round trip per
+call: a retry-safe set-if-absent, ``INCR`` with a window) on the store's own client and key
+namespace (Litestar keeps those private; a unit test pins the two names). In memory (one
+process, ``APP_ENV=local``) an asyncio lock makes get+set atomic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -26,12 +27,23 @@ local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
 """
-# Peek at a counter and remember a nonce, in one command. Returns {count, ttl, nonce was new}.
+# Set-if-absent that is safe to retry: the caller's random claim is the value, and finding its
+# own claim counts as "added". (A plain SET NX retried after a lost reply would find the key it
+# just set and call a fresh nonce a replay; the Redis client does retry after a lost connection.)
+_ADD_SCRIPT = """
+local prev = redis.call('GET', KEYS[1])
+if not prev then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1]); return 1 end
+if prev == ARGV[2] then return 1 end
+return 0
+"""
+# Peek at a counter and remember a nonce (as above), in one command. Returns {count, ttl, added}.
 _PEEK_AND_ADD_SCRIPT = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local ttl = redis.call('TTL', KEYS[1])
-local added = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1])
-if added then added = 1 else added = 0 end
+local prev = redis.call('GET', KEYS[2])
+local added = 0
+if not prev then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]); added = 1
+elseif prev == ARGV[2] then added = 1 end
 return {n, ttl, added}
 """
 # (client id, script source) -> registered script (sent once, then called by its SHA).
@@ -58,6 +70,10 @@ def _lock(store: Store) -> asyncio.Lock:
     return entry[1]
 
 
+def _claim() -> str:
+    return secrets.token_hex(8)
+
+
 class _Window(msgspec.Struct):
     count: int
     reset_at: float
@@ -66,8 +82,10 @@ class _Window(msgspec.Struct):
 async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
     """Store ``key`` for ``ttl_seconds``; False if it was already there (a replay)."""
     if isinstance(store, RedisStore):
-        created = await store._redis.set(store._make_key(key), b"1", nx=True, ex=ttl_seconds)
-        return bool(created)
+        added = await _script(store, _ADD_SCRIPT)(
+            keys=[store._make_key(key)], args=[ttl_seconds, _claim()]
+        )
+        return bool(added)
     async with _lock(store):
         if await store.exists(key):
             return False
@@ -89,7 +107,7 @@ async def peek_and_add(
     ):
         count, ttl, added = await _script(counters, _PEEK_AND_ADD_SCRIPT)(
             keys=[counters._make_key(counter_key), nonces._make_key(nonce_key)],
-            args=[ttl_seconds],
+            args=[ttl_seconds, _claim()],
         )
         return int(count), max(int(ttl), 1) if count else 0, bool(added)
     count, reset_in = await peek(counters, counter_key)

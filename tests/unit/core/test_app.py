@@ -157,6 +157,7 @@ def test_generated_request_ids_are_unique_and_differ_after_fork() -> None:
     if pid == 0:  # a forked Granian worker must not repeat the parent's ids
         os.write(write, _new_request_id().encode())
         os._exit(0)
+    os.close(write)  # a child that died before writing ends the read instead of hanging it
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
     assert child[:16] != _new_request_id()[:16]

@@ -231,9 +231,9 @@ class JobService:
                     delete(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED)
                 )
             cause = exc.__cause__ or exc  # taskiq wraps the broker's error in SendTaskError
-            raise EnqueueFailedError(
-                f"the job queue is unavailable: {describe_exception(cause)}"
-            ) from exc
+            # The cause (hosts, ports) goes to the log; the client learns only to retry.
+            logger.warning("job {} not enqueued: {}", job_id, describe_exception(cause))
+            raise EnqueueFailedError("the job queue is unavailable; retry shortly") from exc
         return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
 
     async def get(self, job_id: int) -> JobView:
