@@ -3,11 +3,11 @@
 Layout (most significant first): 1 bit zero, 41 bits milliseconds since ``IDS_EPOCH_MS``
 (about 69 years), 10 bits node id, 12 bits sequence (4096 ids per millisecond per node).
 
-The node id is leased in Redis (``SET NX`` with a TTL, renewed by the lifespan, released on
-shutdown), so two live replicas never share one. A replica that cannot renew its lease in time
-stops issuing ids rather than risk a duplicate. ``REDIS_BACKEND=memory`` (one process) or an
-explicit ``IDS_NODE_ID`` uses a fixed node id. A clock that steps back by up to
-``IDS_MAX_CLOCK_SKEW_MS`` is waited out; a bigger step fails loudly.
+The node id is leased in Redis (set-if-absent with a TTL, safe to retry; renewed by the
+lifespan, released on shutdown), so two live replicas never share one. A replica that cannot
+renew its lease in time stops issuing ids rather than risk a duplicate. ``REDIS_BACKEND=memory``
+(one process) or an explicit ``IDS_NODE_ID`` uses a fixed node id. A clock that steps back by up
+to ``IDS_MAX_CLOCK_SKEW_MS`` is waited out; a bigger step fails loudly.
 """
 
 from __future__ import annotations
@@ -138,6 +138,13 @@ def id_node(snowflake_id: int) -> int:
 
 
 # Renew only while we still own the key (another replica may hold it after an expiry).
+# SET NX that a retried call (after a lost reply) does not mistake for someone else's lease.
+_CLAIM = """
+local holder = redis.call('get', KEYS[1])
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
+if holder == ARGV[1] then return 1 end
+return 0
+"""
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
@@ -170,7 +177,7 @@ class NodeLease:
         start = random.randint(0, MAX_NODE_ID)  # noqa: S311 - spreading, not crypto
         for offset in range(MAX_NODE_ID + 1):
             candidate = (start + offset) % (MAX_NODE_ID + 1)
-            if await self._redis.set(self._key(candidate), self.token, nx=True, px=self._ttl_ms):
+            if await self._redis.eval(_CLAIM, 1, self._key(candidate), self.token, self._ttl_ms):
                 self.node_id = candidate
                 return candidate
         raise IdError(f"all {MAX_NODE_ID + 1} node ids are leased")
