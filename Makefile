@@ -42,7 +42,7 @@ fmt: venv ## format and auto-fix
 	$(UV) run --frozen ruff check --fix src tests bench
 
 .PHONY: bench
-bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth); figures on stdout
+bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth, Compose stack); figures on stdout
 	$(UV) run --frozen python -m bench
 
 # --- secrets ---
