@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from keel.components import Component
 from keel.config import Settings
+from keel.redis_conn import CLAIM_SCRIPT
 
 TIMESTAMP_BITS = 41
 NODE_BITS = 10
@@ -138,13 +139,6 @@ def id_node(snowflake_id: int) -> int:
 
 
 # Renew only while we still own the key (another replica may hold it after an expiry).
-# SET NX that a retried call (after a lost reply) does not mistake for someone else's lease.
-_CLAIM = """
-local holder = redis.call('get', KEYS[1])
-if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
-if holder == ARGV[1] then return 1 end
-return 0
-"""
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
@@ -177,7 +171,10 @@ class NodeLease:
         start = random.randint(0, MAX_NODE_ID)  # noqa: S311 - spreading, not crypto
         for offset in range(MAX_NODE_ID + 1):
             candidate = (start + offset) % (MAX_NODE_ID + 1)
-            if await self._redis.eval(_CLAIM, 1, self._key(candidate), self.token, self._ttl_ms):
+            claimed = await self._redis.eval(
+                CLAIM_SCRIPT, 1, self._key(candidate), self.token, self._ttl_ms
+            )
+            if claimed:
                 self.node_id = candidate
                 return candidate
         raise IdError(f"all {MAX_NODE_ID + 1} node ids are leased")

@@ -21,13 +21,23 @@ from keel.config import Settings
 # Retries of one command after a connection error: 50 ms, 100 ms, 200 ms (capped at 1 s).
 COMMAND_RETRIES = 3
 
+# Set-if-absent that is safe under those retries. KEYS[1]; ARGV[1] the caller's claim (a random
+# token), ARGV[2] the TTL in ms. Returns 1 when the key now holds this claim. A plain SET NX
+# retried after a lost reply would find the key it had just set and report someone else's.
+CLAIM_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
+if holder == ARGV[1] then return 1 end
+return 0
+"""
+
 
 def redis_url(settings: Settings) -> str:
     """``REDIS_URL`` if given, else built from the seed's ``REDIS_*`` settings."""
     redis = settings.redis
     if redis.url:
-        return str(redis.url.reveal())
-    auth = f":{quote(str(redis.password.reveal()), safe='')}@" if redis.password else ""
+        return redis.url.reveal()
+    auth = f":{quote(redis.password.reveal(), safe='')}@" if redis.password else ""
     return f"redis://{auth}{redis.host}:{redis.port}/{redis.db}"
 
 

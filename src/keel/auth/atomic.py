@@ -19,6 +19,8 @@ import msgspec
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
+from keel.redis_conn import CLAIM_SCRIPT
+
 # Counter: INCR, and start the window's TTL on the first hit. Returns {count, ttl}.
 _INCR_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
@@ -27,16 +29,9 @@ local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
 """
-# Set-if-absent that is safe to retry: the caller's random claim is the value, and finding its
-# own claim counts as "added". (A plain SET NX retried after a lost reply would find the key it
-# just set and call a fresh nonce a replay; the Redis client does retry after a lost connection.)
-_ADD_SCRIPT = """
-local prev = redis.call('GET', KEYS[1])
-if not prev then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1]); return 1 end
-if prev == ARGV[2] then return 1 end
-return 0
-"""
-# Peek at a counter and remember a nonce (as above), in one command. Returns {count, ttl, added}.
+# Peek at a counter and remember a nonce with the retry-safe rule of
+# keel.redis_conn.CLAIM_SCRIPT (finding one's own claim counts as added), in one command.
+# Returns {count, ttl, added}.
 _PEEK_AND_ADD_SCRIPT = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local ttl = redis.call('TTL', KEYS[1])
@@ -82,8 +77,8 @@ class _Window(msgspec.Struct):
 async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
     """Store ``key`` for ``ttl_seconds``; False if it was already there (a replay)."""
     if isinstance(store, RedisStore):
-        added = await _script(store, _ADD_SCRIPT)(
-            keys=[store._make_key(key)], args=[ttl_seconds, _claim()]
+        added = await _script(store, CLAIM_SCRIPT)(
+            keys=[store._make_key(key)], args=[_claim(), ttl_seconds * 1000]
         )
         return bool(added)
     async with _lock(store):
