@@ -117,12 +117,14 @@ in
     ${py.venv}/bin/keel --help > $out
   '';
 
-  # The unit tests, in the dev venv, on the flake's source. Tests that need tools absent from the
+  # The unit tests, in the dev venv, on the flake's source, with the external commands the suite
+  # and the docs it runs call (nix/config.json unitTestTools; tests/unit/nix/
+  # test_nix_unit_test_tools.py keeps that list complete). Tests that need tools absent from the
   # build sandbox (nix-instantiate, docker) skip and say so.
   unit-tests =
     pkgs.runCommand "keel-unit-tests"
       {
-        nativeBuildInputs = [ py.devVenv ];
+        nativeBuildInputs = [ py.devVenv ] ++ map (tool: pkgs.${tool}) settings.unitTestTools;
       }
       ''
         cp -r ${src} source

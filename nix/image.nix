@@ -76,8 +76,12 @@ assert gpu -> gpuLibraryDirs != [ ];
 dockerTools.buildLayeredImage {
   inherit name tag;
 
-  # The dockerTools default, stated so nobody "fixes" it to "now": a fixed creation time keeps
-  # the image bit-reproducible (same flake.lock + uv.lock -> same image digest).
+  # The dockerTools default, stated so nobody "fixes" it to "now". What is reproducible: the same
+  # flake.lock, uv.lock, keel package source (outputs.nix `packageSource`: pyproject.toml,
+  # README.md, src/keel) and configs/ + encrypted secrets/ give the same layers. The digest also
+  # covers the config, whose revision label names the commit, so it changes with every commit;
+  # nix/check-real-inputs.sh evaluates two commits that differ outside the package and checks
+  # that nothing but that label differs.
   inherit created;
 
   # One layer per store path, most depended-on first: Python and the wheels land in layers of

@@ -36,6 +36,30 @@ let
     ];
   };
 
+  # The keel package is built from these files only, so a commit that touches docs, tests, CI or
+  # deployment files leaves the venv (and the image layers made from it) unchanged:
+  # nix/check-real-inputs.sh evaluates two such commits and compares. hatchling needs
+  # pyproject.toml and README.md (the `readme` field); uv2nix reads uv.lock.
+  packageRoot = toString ../.;
+  relative = path: builtins.substring (builtins.stringLength packageRoot + 1) (-1) (toString path);
+  packageSource = builtins.path {
+    path = ../.;
+    name = "keel-source";
+    filter =
+      path: _type:
+      let
+        rel = relative path;
+      in
+      builtins.elem rel [
+        "pyproject.toml"
+        "uv.lock"
+        "README.md"
+        "LICENSE"
+        "src"
+      ]
+      || (builtins.match "src/keel(/.*)?" rel != null && builtins.match ".*/__pycache__(/.*)?" rel == null);
+  };
+
   perSystem =
     system:
     let
@@ -52,7 +76,7 @@ let
           python
           ;
         inherit (settings) sdistBuildSystems;
-        workspaceRoot = ../.;
+        workspaceRoot = packageSource;
       };
 
       # KEEL_ROOT inside the image, as the Containerfile lays it out: configs/<env>/app.env and

@@ -79,6 +79,8 @@ let
       docker-compose = drv "docker-compose" { };
       gnumake = drv "gnumake" { };
       jq = drv "jq" { };
+      curl = drv "curl" { };
+      openssl = drv "openssl" { };
       gnutar = drv "gnutar" { };
       nixfmt-rfc-style = drv "nixfmt" { };
       # callPackage is only used on pyproject-nix.build.packages, whose stub is a function.

@@ -66,20 +66,21 @@ class Target:
     python: str  # "3.11"
     arch: str  # "x86_64" / "aarch64"
     glibc: tuple[int, int]
+    patch: int = 0  # the interpreter's patch level (python_full_version markers)
 
     @property
     def environment(self) -> dict[str, str]:
         """PEP 508 marker environment of CPython on Linux/glibc for this target."""
         return {
             "implementation_name": "cpython",
-            "implementation_version": f"{self.python}.0",
+            "implementation_version": f"{self.python}.{self.patch}",
             "os_name": "posix",
             "platform_machine": self.arch,
             "platform_python_implementation": "CPython",
             "platform_release": "",
             "platform_system": "Linux",
             "platform_version": "",
-            "python_full_version": f"{self.python}.0",
+            "python_full_version": f"{self.python}.{self.patch}",
             "python_version": self.python,
             "sys_platform": "linux",
             "extra": "",

@@ -100,3 +100,24 @@ def test_all_inputs_share_one_nixpkgs(declared: dict[str, Any]) -> None:
         assert spec.get("inputs", {}).get("nixpkgs") == {"follows": "nixpkgs"}, (
             f"flake.nix: {name} must follow our nixpkgs"
         )
+
+
+# --- the trees of ../shared/nix-inputs (nix/check-real-inputs.sh evaluates with them) -------
+
+INPUTS_DIR = ROOT.parent / "shared" / "nix-inputs"
+
+
+def test_inputs_are_pinned_to_the_revisions_whose_trees_are_checked(lock: dict[str, Any]) -> None:
+    """Every input but nixpkgs is pinned exactly as the manifest of input trees lists it, so the
+    real-input evaluation covers what a Nix host fetches."""
+    manifest_file = INPUTS_DIR / "manifest.json"
+    if not manifest_file.is_file():
+        pytest.skip(f"needs {manifest_file} (the input trees the real-input evaluation uses)")
+    manifest = {entry["owner_repo"]: entry for entry in json.loads(manifest_file.read_text())}
+    for name, node_name in root_inputs(lock).items():
+        if name == "nixpkgs":
+            continue
+        locked = lock["nodes"][node_name]["locked"]
+        entry = manifest[f"{locked['owner']}/{locked['repo']}"]
+        pinned = {key: locked[key] for key in ("rev", "narHash", "lastModified")}
+        assert pinned == {key: entry[key] for key in ("rev", "narHash", "lastModified")}, name
