@@ -34,7 +34,7 @@ from keel.domain.jobs.kinds import (
     get_kind,
 )
 from keel.domain.jobs.services import Claim, ClaimResult, JobTransitions
-from keel.tasks.heartbeat import is_alive
+from keel.heartbeats import is_alive
 
 Ack = Callable[[], Awaitable[None]]
 Enqueue = Callable[[int, str], Awaitable[None]]

@@ -22,7 +22,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
-    func,
     or_,
     select,
     text,
@@ -38,7 +37,7 @@ from keel.domain.jobs.kinds import Effect, get_kind
 from keel.domain.jobs.models import TERMINAL, Job, JobStatus
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.ids import Snowflake
-from keel.lifecycle import describe_exception
+from keel.resilience import describe_exception
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 # Hot-path statements built once with bind parameters (building one costs ~0.1 ms).
@@ -444,10 +443,3 @@ class JobTransitions:
                 .values(**values)
             )
         return bool(changed.rowcount == 1)
-
-    async def counts(self) -> dict[str, int]:
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
-            ).all()
-        return {row[0]: int(row[1]) for row in rows}
