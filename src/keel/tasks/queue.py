@@ -21,11 +21,11 @@ from keel.components import Component, ReadinessCheck
 from keel.config import Settings
 from keel.db.database import Database
 from keel.domain.jobs.kinds import QUEUES
+from keel.domain.jobs.runner import JobRunner
 from keel.lifecycle import Resource
 from keel.resilience import describe_exception
 from keel.tasks import jobs_task
 from keel.tasks.broker import CONSUMER_GROUP, build_broker, stream_name
-from keel.tasks.runner import JobRunner
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

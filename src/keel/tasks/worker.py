@@ -17,6 +17,8 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
 from keel.config import Settings, load
 from keel.db.database import Database
+from keel.domain.jobs.runner import JobRunner
+from keel.domain.jobs.sweeper import SweeperResource
 from keel.heartbeats import new_worker_id
 from keel.lifecycle import ResourceStack
 from keel.runtime import build_runtime
@@ -24,8 +26,6 @@ from keel.tasks import jobs_task
 from keel.tasks.broker import KeelStreamBroker, build_broker
 from keel.tasks.heartbeat import HeartbeatResource
 from keel.tasks.queue import BrokerQueue
-from keel.tasks.runner import JobRunner
-from keel.tasks.sweeper import SweeperResource
 
 
 class WorkerProcess:

@@ -22,10 +22,12 @@ from keel.domain.jobs.kinds import (
     get_kind,
     register,
 )
-from keel.domain.jobs.services import Claim, JobService, JobTransitions
+from keel.domain.jobs.retry import retry_delay
+from keel.domain.jobs.runner import JobRunner
+from keel.domain.jobs.services import JobService
+from keel.domain.jobs.transitions import Claim, JobTransitions
 from keel.ids import Snowflake
 from keel.tasks.commands import WORKER_BROKER, taskiq_worker_args
-from keel.tasks.runner import JobRunner, retry_delay
 
 REPO = Path(__file__).resolve().parents[3]
 

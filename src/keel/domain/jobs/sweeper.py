@@ -16,7 +16,7 @@ from loguru import logger
 
 from keel.config import Settings
 from keel.db.database import Database
-from keel.domain.jobs.services import stale_queued
+from keel.domain.jobs.transitions import stale_queued
 from keel.lifecycle import Resource
 from keel.redis_client import RedisResource
 from keel.resilience import PeriodicTask
