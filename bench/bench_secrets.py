@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from keel.config import load
+from keel.config.secrets_layer import read_env_secrets
 from keel.secrets import KeyPlan, encrypt_bytes
 from keel.secrets.age_keys import generate
-from keel.secrets.config_source import read_env_secrets
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 30.0

@@ -1,62 +1,43 @@
-"""``create_app(settings)``: the Litestar application built from the components.
+"""``create_app(settings)``: the Litestar application over the process's runtime and components.
 
-The lifespan starts every component's resources in order (one log line each, with timing) and
-stops them in reverse. A resource that fails to start ends the process with one line naming it
-and the cause; the traceback is logged only when DEBUG is on.
+The lifespan starts the runtime's and the components' resources in dependency order (one log
+line each, with timing) and stops them in reverse. A resource that fails to start is logged as
+one line naming it and the cause (the traceback only when DEBUG is on) and the lifespan raises
+:class:`~keel.lifecycle.StartupError`: the app never ends its process, so it can be embedded and
+tested in-process. Only the Granian entry point (:func:`app_factory`, through
+:func:`keel.server.exit_on_startup_failure`) turns that into "stop the server, exit 3".
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from loguru import logger
 
 from keel import __version__
 from keel import middleware as request_context
-from keel.components import Component, build_components
+from keel.components import Component, ReadinessCheck, build_components
 from keel.config import Settings, load
 from keel.health import HealthController
+from keel.http_errors import ErrorStatus, exception_handlers
 from keel.lifecycle import ResourceStack, StartupError
-from keel.logging import configure_logging, flush_access_log, redact
-from keel.server import report_startup_failure
+from keel.logging import configure_logging, flush_access_log
+from keel.redis_conn import make_client
+from keel.runtime import Runtime, build_runtime
+from keel.server import ASGIApp, exit_on_startup_failure
 from keel.stores import build_store_registry
+from keel.tasks.queue import BrokerQueue
 
 # Exit code of a process whose startup failed (distinct from crashes and config errors).
 STARTUP_FAILED_EXIT = 3
-
-
-def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
-    request_id = request.scope.get("state", {}).get("request_id", "")
-    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
-    body: dict[str, Any] = {
-        "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
-        "detail": "Internal Server Error",
-        "request_id": request_id,
-    }
-    if request.app.debug:
-        body["error"] = redact(f"{type(exc).__name__}: {exc}")
-    return Response(body, status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
-
-
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(str(exc.detail))}
-    if exc.extra and (request.app.debug or exc.status_code < 500):
-        body["extra"] = exc.extra
-    return Response(
-        body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
-    )
 
 
 def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
@@ -70,15 +51,14 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
             ", ".join(stack.names) or "none",
         )
         try:
-            await stack.start(app.state)
+            await stack.start()
         except StartupError as exc:
             if settings.app.debug:
                 logger.opt(exception=exc.cause).bind(lifecycle=True).error(str(exc))
             else:
                 logger.bind(lifecycle=True).error(str(exc))
             await logger.complete()
-            report_startup_failure(str(exc))
-            os._exit(STARTUP_FAILED_EXIT)
+            raise
         try:
             yield
         finally:
@@ -89,9 +69,31 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
     return lifespan
 
 
-def create_app(settings: Settings, *, components: list[Component] | None = None) -> Litestar:
-    components = build_components(settings) if components is None else components
-    stack = ResourceStack([r for c in components for r in (*c.resources, *c.api_only_resources)])
+def api_runtime(settings: Settings) -> Runtime:
+    """The API process's runtime: its job queue owns a broker (publishing, or in-process)."""
+    return build_runtime(settings, BrokerQueue)
+
+
+def _provided(value: object) -> Provide:
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    components: Sequence[Component] | None = None,
+) -> Litestar:
+    """The app for ``settings``. Without ``components``: the runtime's (built from settings
+    unless given) and every feature of :data:`keel.components.COMPONENT_FACTORIES`."""
+    if components is None:
+        runtime = runtime or api_runtime(settings)
+        components = build_components(runtime)
+    resources = [
+        *(runtime.resources if runtime else ()),
+        *(r for c in components for r in c.resources),
+    ]
+    stack = ResourceStack(resources)
     http = settings.http
     cors = (
         CORSConfig(
@@ -114,26 +116,28 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         if settings.app.debug
         else None
     )
+    if runtime is not None:
+        redis = runtime.redis.client if runtime.redis is not None else None
+    else:  # embedded with hand-picked components: stores of their own
+        redis = make_client(settings) if settings.redis.backend == "redis" else None
+    readiness: list[ReadinessCheck] = [check for c in components for check in c.readiness]
+    errors: Mapping[type[Exception], ErrorStatus] = {
+        error: status for c in components for error, status in c.errors.items()
+    }
     app = Litestar(
         route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
-        dependencies={k: v for c in components for k, v in c.dependencies.items()},
+        dependencies={"readiness_checks": _provided(readiness)},
         lifespan=[_lifespan(settings, stack)],
-        state=State(
-            {
-                "settings": settings,
-                "readiness_checks": [check for c in components for check in c.readiness],
-            }
-        ),
-        stores=build_store_registry(settings),
+        stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,
         allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts)
         if http.allowed_hosts != ["*"]
         else None,
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
-        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers=exception_handlers(errors),  # type: ignore[arg-type]
         debug=settings.app.debug,
         logging_config=None,
     )
@@ -145,8 +149,9 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
     )
 
 
-def app_factory() -> Litestar:
-    """Entry point for Granian workers: settings from the environment, logging, the app."""
+def app_factory() -> ASGIApp:
+    """Entry point for Granian workers: settings from the environment, logging, the app; a
+    failed startup stops the server and exits :data:`STARTUP_FAILED_EXIT`."""
     settings = load()
     configure_logging(settings, process="api")
-    return create_app(settings)
+    return exit_on_startup_failure(create_app(settings), STARTUP_FAILED_EXIT)

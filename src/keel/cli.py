@@ -16,7 +16,7 @@ CONFIG_ERROR_EXIT = 2
 # Each module exposes ``register(subparsers)``; its parsers set ``handler=func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "keel.commands.config_cmd",
-    "keel.secrets.commands",
+    "keel.commands.secrets_cmd",
     "keel.gpu.commands",
     "keel.commands.serve_cmd",
     "keel.db.commands",
@@ -30,7 +30,7 @@ COMMAND_MODULES: list[str] = [
 # of importing the web framework and the ORM; help and unknown words import everything.
 COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "config": ("keel.commands.config_cmd",),
-    "secrets": ("keel.secrets.commands",),
+    "secrets": ("keel.commands.secrets_cmd",),
     "gpu": ("keel.gpu.commands",),
     "serve": ("keel.commands.serve_cmd",),
     "healthcheck": ("keel.commands.serve_cmd", "keel.tasks.commands"),

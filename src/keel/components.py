@@ -1,9 +1,11 @@
-"""The composition root: which features make up the service, built from settings.
+"""The composition root of the HTTP surface: which features make up the API, built from the
+process's :class:`~keel.runtime.Runtime`.
 
-Each feature module exposes ``component(settings) -> Component``; :data:`COMPONENT_FACTORIES`
-lists them in start order (a feature's resources start after those of the features above it,
-and stop before them). Both the API (:func:`keel.app.create_app`) and the worker use this list,
-so the two processes always run the same resources.
+Each feature module exposes ``component(runtime) -> Component``; :data:`COMPONENT_FACTORIES`
+lists them. A component contributes routes, readiness checks, plugins, middleware, response
+headers, the HTTP status of its domain errors, and any resources of its own (started after
+the runtime's, in dependency order). The resources the API and the worker share live on the
+runtime itself, so both processes always run the same ones.
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler, Middleware
 
-    from keel.config import Settings
+    from keel.http_errors import ErrorStatus
     from keel.lifecycle import Resource
     from keel.middleware import ResponseHeaders
+    from keel.runtime import Runtime
 
 # A readiness check raises (any exception, message = the reason) when its dependency is not ok.
-CheckFunc = Callable[[Any], Awaitable[None]]
+CheckFunc = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True)
 class ReadinessCheck:
     name: str
-    # Called with the application State; must not block for long (a timeout wraps it).
+    # Must not block for long (a timeout wraps it).
     check: CheckFunc
     timeout: float = 2.0
 
@@ -40,29 +43,28 @@ class Component:
     readiness: Sequence[ReadinessCheck] = ()
     plugins: Sequence[Any] = ()
     middleware: Sequence[Middleware] = ()
-    dependencies: Mapping[str, Any] = field(default_factory=dict)
     # Headers added to every HTTP response (see keel.middleware.ResponseHeaders).
     response_headers: Sequence[ResponseHeaders] = ()
-    # Only the API process needs routes; the worker takes resources only.
-    api_only_resources: Sequence[Resource] = ()
+    # Domain exception -> HTTP status (keel.http_errors: the one exception-to-HTTP mapping).
+    errors: Mapping[type[Exception], ErrorStatus] = field(default_factory=dict)
 
 
-# "module:function" entries; features append theirs here (order = start order).
+# "module:function" entries; features append theirs here.
 COMPONENT_FACTORIES: list[str] = [
     "keel.db.component:component",
     "keel.redis_client:component",
-    "keel.ids:component",
-    "keel.tasks.component:component",
+    "keel.tasks.queue:component",
     "keel.domain.jobs.component:component",
+    "keel.gpu.routes:component",
     # auth: routes, authentication middleware, security headers (no resources of its own).
     "keel.domain.users.component:component",
 ]
 
 
-def build_components(settings: Settings) -> list[Component]:
+def build_components(runtime: Runtime) -> list[Component]:
     components: list[Component] = []
     for entry in COMPONENT_FACTORIES:
         module_name, _, func_name = entry.partition(":")
         factory = getattr(importlib.import_module(module_name), func_name or "component")
-        components.append(factory(settings))
+        components.append(factory(runtime))
     return components

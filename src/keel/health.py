@@ -1,7 +1,8 @@
 """``/health/live`` (no I/O) and ``/health/ready`` (every registered check).
 
-The stdlib client lives in :mod:`keel.health_probe` (re-exported here): ``keel healthcheck``
-runs every few seconds in each container and must not import Litestar.
+The stdlib client ``keel healthcheck`` uses is :mod:`keel.health_probe` (it runs every few
+seconds in each container and must not import Litestar). The checks reach the handler through
+Litestar's dependency injection (``readiness_checks``, provided by :func:`keel.app.create_app`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from keel.components import ReadinessCheck
-from keel.health_probe import probe, summarise
-from keel.lifecycle import describe_exception
+from keel.resilience import describe_exception
 
 
 class HealthController(Controller):
@@ -28,9 +28,10 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready")
-    async def ready(self, state: State) -> Response[dict[str, Any]]:
-        checks: Sequence[ReadinessCheck] = state.get("readiness_checks", ())
-        results = await run_checks(checks, state)
+    async def ready(
+        self, readiness_checks: NamedDependency[Sequence[ReadinessCheck]]
+    ) -> Response[dict[str, Any]]:
+        results = await run_checks(readiness_checks)
         failing = sorted(name for name, outcome in results.items() if outcome != "ok")
         body: dict[str, Any] = {"status": "ok" if not failing else "unavailable", "checks": results}
         if failing:
@@ -38,9 +39,9 @@ class HealthController(Controller):
         return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE if failing else HTTP_200_OK)
 
 
-async def _run_one(check: ReadinessCheck, state: State) -> str:
+async def _run_one(check: ReadinessCheck) -> str:
     try:
-        await asyncio.wait_for(check.check(state), timeout=check.timeout)
+        await asyncio.wait_for(check.check(), timeout=check.timeout)
     except TimeoutError:
         return f"timed out after {check.timeout:g}s"
     except Exception as exc:  # noqa: BLE001 - any failure is the check's answer
@@ -48,9 +49,6 @@ async def _run_one(check: ReadinessCheck, state: State) -> str:
     return "ok"
 
 
-async def run_checks(checks: Sequence[ReadinessCheck], state: State) -> dict[str, str]:
-    outcomes = await asyncio.gather(*(_run_one(check, state) for check in checks))
+async def run_checks(checks: Sequence[ReadinessCheck]) -> dict[str, str]:
+    outcomes = await asyncio.gather(*(_run_one(check) for check in checks))
     return {check.name: outcome for check, outcome in zip(checks, outcomes, strict=True)}
-
-
-__all__ = ["HealthController", "probe", "run_checks", "summarise"]

@@ -12,21 +12,24 @@ to ``IDS_MAX_CLOCK_SKEW_MS`` is waited out; a bigger step fails loudly.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from litestar.datastructures import State
 from loguru import logger
 from redis.asyncio import Redis
 
-from keel.components import Component
 from keel.config import Settings
 from keel.redis_conn import CLAIM_SCRIPT
+from keel.resilience import PeriodicTask
+
+if TYPE_CHECKING:
+    from keel.lifecycle import Resource
+    from keel.redis_client import RedisResource
 
 TIMESTAMP_BITS = 41
 NODE_BITS = 10
@@ -194,12 +197,14 @@ class NodeLease:
 
 
 class IdsResource:
-    """Publishes ``state.ids`` (a :class:`Snowflake`) and keeps its node-id lease alive."""
+    """The process's :class:`Snowflake` (``.ids``), with its node-id lease kept alive in Redis."""
 
     name = "ids"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redis: RedisResource | None) -> None:
         self._settings = settings
+        self._redis = redis
+        self.depends_on: Sequence[Resource] = (redis,) if redis is not None else ()
         worker = settings.worker
         fixed = worker.ids_node_id
         if fixed < 0 and settings.redis.backend == "memory":
@@ -209,7 +214,9 @@ class IdsResource:
             self._fixed, epoch_ms=worker.ids_epoch_ms, max_skew_ms=worker.ids_max_clock_skew_ms
         )
         self._lease: NodeLease | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._upkeep = PeriodicTask(
+            "ids-lease", self._maintain, self._upkeep_interval, "node id lease upkeep failed"
+        )
 
     @property
     def _ttl(self) -> float:
@@ -223,53 +230,43 @@ class IdsResource:
         self.ids.set_node(node, began + self._ttl * 0.8)
         logger.info("leased snowflake node id {}", node)
 
+    def _upkeep_interval(self) -> float:
+        # Renew four times per TTL; without a lease, try to claim one every second.
+        has_lease = self._lease is not None and self._lease.node_id is not None
+        return max(0.2, self._ttl / 4) if has_lease else 1.0
+
     async def _maintain(self) -> None:
         assert self._lease is not None
-        interval = max(0.2, self._ttl / 4)
-        while True:
-            await asyncio.sleep(interval if self._lease.node_id is not None else 1.0)
-            began = time.monotonic()
-            try:
-                if self._lease.node_id is None:
-                    await self._acquire()
-                elif await self._lease.renew():
-                    self.ids.extend(began + self._ttl * 0.8)
-                else:
-                    lost = self._lease.node_id
-                    logger.error("node id {} lease was lost; claiming a new one", lost)
-                    self._lease.node_id = None
-                    self.ids.set_node(None, None)
-                    await self._acquire()
-            except Exception as exc:  # noqa: BLE001 - Redis hiccup; ids stop when lease runs out
-                logger.warning("node id lease upkeep failed: {}", exc)
+        began = time.monotonic()
+        if self._lease.node_id is None:
+            await self._acquire()
+        elif await self._lease.renew():
+            self.ids.extend(began + self._ttl * 0.8)
+        else:
+            lost = self._lease.node_id
+            logger.error("node id {} lease was lost; claiming a new one", lost)
+            self._lease.node_id = None
+            self.ids.set_node(None, None)
+            await self._acquire()
 
-    async def start(self, state: State) -> None:
-        state.ids = self.ids
+    async def start(self) -> None:
         if self._fixed is not None:
             logger.info("snowflake node id {} (fixed)", self._fixed)
             return
-        redis: Redis | None = state.get("redis")
-        if redis is None:
-            raise IdError("node-id lease needs Redis (state.redis missing)")
-        self._lease = NodeLease(redis, self._settings.redis.key_prefix, self._ttl)
+        if self._redis is None:
+            raise IdError("node-id lease needs Redis (REDIS_BACKEND=redis or IDS_NODE_ID)")
+        self._lease = NodeLease(self._redis.client, self._settings.redis.key_prefix, self._ttl)
         try:
             await self._acquire()
         except Exception as exc:
             if self._settings.redis.required_at_start:
                 raise
             logger.error("cannot lease a node id yet ({}); ids unavailable until then", exc)
-        self._task = asyncio.create_task(self._maintain(), name="ids-lease")
+        self._upkeep.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._upkeep.stop()
         if self._lease is not None:
             self.ids.set_node(None, None)
             with contextlib.suppress(Exception):
                 await self._lease.release()
-
-
-def component(settings: Settings) -> Component:
-    return Component(name="ids", resources=[IdsResource(settings)])

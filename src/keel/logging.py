@@ -44,7 +44,6 @@ INTERCEPTED = (
     "taskiq",
     "asyncio",
     "litestar",
-    "uvicorn",
 )
 _STANDARD_EXTRAS = frozenset({"_line", "_json", "_logger", "logger_name"})
 # Present in every JSON line; left out of the console line to keep it short.

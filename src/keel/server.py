@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from granian.server import Server
 from granian.server.common import AbstractServer
 
 from keel.config import Settings
+from keel.lifecycle import startup_failure
 from keel.logging import granian_log_dictconfig
 
 
@@ -40,6 +42,12 @@ def build_server(settings: Settings) -> AbstractServer[Any]:
     )
 
 
+# Plain ASGI shapes (Litestar's typed ones do not cover lifespan messages).
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
 # Set by `keel serve` for its Granian workers: where a worker reports a failed startup.
 _FAILURE_FILE_ENV = "KEEL_STARTUP_FAILURE_FILE"
 
@@ -65,3 +73,33 @@ def serve(settings: Settings) -> str | None:
         os.environ[_FAILURE_FILE_ENV] = str(failure_file)
         build_server(settings).serve()
         return failure_file.read_text(encoding="utf-8") if failure_file.exists() else None
+
+
+def exit_on_startup_failure(app: Any, exit_code: int) -> ASGIApp:
+    """Wrap a Granian worker's app: a lifespan that raises
+    :class:`~keel.lifecycle.StartupError` stops the whole server (:func:`report_startup_failure`)
+    and ends this worker with ``exit_code``.
+
+    Only this entry point ends a process; the app itself just raises.
+    """
+
+    async def guarded(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def send_unless_failed(message: Message) -> None:
+            # The failure is answered below, with the one line, before Granian sees it.
+            if message["type"] != "lifespan.startup.failed":
+                await send(message)
+
+        try:
+            await app(scope, receive, send_unless_failed)
+        except BaseException as exc:
+            failure = startup_failure(exc)
+            if failure is None:
+                raise
+            report_startup_failure(str(failure))
+            os._exit(exit_code)
+
+    return guarded

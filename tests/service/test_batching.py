@@ -7,9 +7,9 @@ from typing import Any
 
 from keel.db.engine import sqlalchemy_config
 from keel.domain.jobs.kinds import JobKind, register
+from keel.domain.jobs.runner import JobRunner
 from keel.domain.jobs.services import JobService
 from keel.ids import Snowflake
-from keel.tasks.runner import JobRunner
 from tests.service.conftest import make_settings
 
 RUNS: list[int] = []

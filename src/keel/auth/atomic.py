@@ -3,9 +3,9 @@
 Litestar's :class:`~litestar.stores.base.Store` has only get/set, so "remember this nonce unless
 it is already there" would be a check-then-set race: two copies of one signed request sent at the
 same moment could both pass. On Redis this module uses small Lua scripts (one round trip per
-call: a retry-safe set-if-absent, ``INCR`` with a window) on the store's own client and key
-namespace (Litestar keeps those private; a unit test pins the two names). In memory (one
-process, ``APP_ENV=local``) an asyncio lock makes get+set atomic.
+call: a retry-safe set-if-absent, ``INCR`` with a window) on the store's client and key
+namespace, which :class:`keel.stores.NamespacedRedisStore` exposes. In memory (one process,
+``APP_ENV=local``) the store's own asyncio lock makes get+set atomic.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from typing import Any
 
 import msgspec
 from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
 
 from keel.redis_conn import CLAIM_SCRIPT
+from keel.stores import LockedMemoryStore, NamespacedRedisStore
 
 # Counter: INCR, and start the window's TTL on the first hit. Returns {count, ttl}.
 _INCR_SCRIPT = """
@@ -41,28 +40,12 @@ if not prev then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]); added = 1
 elseif prev == ARGV[2] then added = 1 end
 return {n, ttl, added}
 """
-# (client id, script source) -> registered script (sent once, then called by its SHA).
-_scripts: dict[tuple[int, str], tuple[object, Any]] = {}
-
-
-def _script(store: RedisStore, source: str) -> Any:
-    client = store._redis
-    entry = _scripts.get((id(client), source))
-    if entry is None:
-        entry = _scripts[(id(client), source)] = (client, client.register_script(source))
-    return entry[1]
-
-
-# One lock per in-memory store (stores live as long as the app; the store is kept with its lock
-# so an id is never reused while the entry exists).
-_locks: dict[int, tuple[Store, asyncio.Lock]] = {}
 
 
 def _lock(store: Store) -> asyncio.Lock:
-    entry = _locks.get(id(store))
-    if entry is None:
-        entry = _locks[id(store)] = (store, asyncio.Lock())
-    return entry[1]
+    if not isinstance(store, LockedMemoryStore):
+        raise TypeError(f"atomic operations need a keel.stores store, not {type(store).__name__}")
+    return store.lock
 
 
 def _claim() -> str:
@@ -76,9 +59,9 @@ class _Window(msgspec.Struct):
 
 async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
     """Store ``key`` for ``ttl_seconds``; False if it was already there (a replay)."""
-    if isinstance(store, RedisStore):
-        added = await _script(store, CLAIM_SCRIPT)(
-            keys=[store._make_key(key)], args=[_claim(), ttl_seconds * 1000]
+    if isinstance(store, NamespacedRedisStore):
+        added = await store.script(CLAIM_SCRIPT)(
+            keys=[store.full_key(key)], args=[_claim(), ttl_seconds * 1000]
         )
         return bool(added)
     async with _lock(store):
@@ -96,12 +79,12 @@ async def peek_and_add(
     Returns (hits so far, seconds until the window resets, nonce was new).
     """
     if (
-        isinstance(counters, RedisStore)
-        and isinstance(nonces, RedisStore)
-        and counters._redis is nonces._redis
+        isinstance(counters, NamespacedRedisStore)
+        and isinstance(nonces, NamespacedRedisStore)
+        and counters.client is nonces.client
     ):
-        count, ttl, added = await _script(counters, _PEEK_AND_ADD_SCRIPT)(
-            keys=[counters._make_key(counter_key), nonces._make_key(nonce_key)],
+        count, ttl, added = await counters.script(_PEEK_AND_ADD_SCRIPT)(
+            keys=[counters.full_key(counter_key), nonces.full_key(nonce_key)],
             args=[ttl_seconds, _claim()],
         )
         return int(count), max(int(ttl), 1) if count else 0, bool(added)
@@ -111,9 +94,9 @@ async def peek_and_add(
 
 async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, int]:
     """Count one hit in a fixed window; returns (hits so far, seconds until the window resets)."""
-    if isinstance(store, RedisStore):
-        count, ttl = await _script(store, _INCR_SCRIPT)(
-            keys=[store._make_key(key)], args=[window_seconds]
+    if isinstance(store, NamespacedRedisStore):
+        count, ttl = await store.script(_INCR_SCRIPT)(
+            keys=[store.full_key(key)], args=[window_seconds]
         )
         return int(count), int(ttl)
     async with _lock(store):
@@ -129,9 +112,9 @@ async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, i
 
 async def peek(store: Store, key: str) -> tuple[int, int]:
     """(hits so far, seconds until reset) without counting; (0, 0) when no window is open."""
-    if isinstance(store, RedisStore):
-        full_key = store._make_key(key)
-        pipe = store._redis.pipeline(transaction=False)
+    if isinstance(store, NamespacedRedisStore):
+        full_key = store.full_key(key)
+        pipe = store.client.pipeline(transaction=False)
         pipe.get(full_key)
         pipe.ttl(full_key)
         raw, ttl = await pipe.execute()

@@ -22,7 +22,6 @@ from litestar import Request
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
-from litestar.middleware._internal.exceptions.middleware import get_exception_handler
 from loguru import logger
 
 from keel.auth.atomic import peek_and_add
@@ -36,9 +35,9 @@ from keel.auth.signatures import (
     has_signature_headers,
     presented_key_id,
 )
+from keel.http_errors import http_error_response
 
 if TYPE_CHECKING:
-    from litestar.datastructures import State
     from litestar.stores.base import Store
     from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -52,7 +51,7 @@ PUBLIC_PATHS = ("^/health/", "^/metrics")
 class ApiKeyDirectory(Protocol):
     """Finds an active API key (with its decrypted secret) by key id."""
 
-    async def find(self, state: State, key_id: str) -> ApiKeyRecord | None: ...
+    async def find(self, key_id: str) -> ApiKeyRecord | None: ...
 
 
 class AuthenticationMiddleware(ASGIMiddleware):
@@ -143,10 +142,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         limits = _store(request, "rate_limit")
         nonces = _store(request, "nonces")
         key_id = presented_key_id(request.headers)
-        state = request.app.state
-
-        async def lookup(wanted: str) -> ApiKeyRecord | None:
-            return await self.api_keys.find(state, wanted)
+        lookup = self.api_keys.find
 
         async def remember(nonce_key: str, ttl: int) -> bool:
             count, reset_in, added = await peek_and_add(
@@ -190,16 +186,12 @@ class AuthenticationMiddleware(ASGIMiddleware):
 
 
 async def _send_error(request: Request[Any, Any, Any], exc: HTTPException) -> None:
-    """Answer a 401/429 here, through the app's own handler for HTTP errors.
+    """Answer a 401/429 here, the way the app answers every HTTP error (keel.http_errors).
 
     Raising would also give the client that answer, but only after the exception had passed
     through the outer middleware (request id, access log) as an unhandled error.
     """
-    handlers = request.scope["route_handler"].resolve_exception_handlers()
-    handler = get_exception_handler(handlers, exc)
-    if handler is None:
-        raise exc
-    response = handler(request, exc)
+    response = http_error_response(request, exc)
     # app=None: Litestar 2.1+ reads the app from the request (passing it is deprecated), as its
     # own exception middleware does; Litestar 3 drops the argument.
     await response.to_asgi_response(app=None, request=request)(

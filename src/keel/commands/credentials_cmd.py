@@ -74,7 +74,7 @@ def export_credentials(args: argparse.Namespace) -> int:
     empty: list[str] = []
     for name in names:
         spec = specs[name]
-        value: Any = getattr(getattr(settings, spec.section), spec.attr)
+        value: Any = spec.value_in(settings)
         text = value.reveal() if isinstance(value, SecretStr) else str(value)
         if not text:
             empty.append(name)

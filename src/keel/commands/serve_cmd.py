@@ -39,11 +39,12 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port:
         os.environ["HTTP_PORT"] = str(args.port)
     settings = load()
+    from keel.app import api_runtime
     from keel.components import build_components
 
     # Pre-flight in the main process: a component that refuses its settings (a bad JWT key,
     # say) fails here with the config report, not inside every Granian worker.
-    build_components(settings)
+    build_components(api_runtime(settings))
     from keel.app import STARTUP_FAILED_EXIT
     from keel.logging import configure_logging
     from keel.server import serve

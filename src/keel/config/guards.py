@@ -1,4 +1,4 @@
-"""Checks across settings: value ranges everywhere, and what production refuses."""
+"""What production refuses (ranges are declared on the fields and checked by the loader)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from keel.config.fields import field_specs
 
 if TYPE_CHECKING:
-    from keel.config.loader import Source
     from keel.config.settings import Settings
+    from keel.config.types import Source
 
 # Values that a template or a tutorial would have put there.
 _PLACEHOLDER = re.compile(
@@ -24,21 +24,6 @@ _DEFAULT_MIN_LENGTH = 16
 _URL_SECRETS = {"DATABASE_URL", "REDIS_URL"}
 # Structured secrets (PEM, a JSON key ring): keel.auth validates their keys by type and size.
 _STRUCTURED_SECRETS = {"JWT_PRIVATE_KEY", "JWT_VERIFY_KEYS"}
-_RANGES: dict[str, tuple[float, float]] = {
-    "HTTP_PORT": (1, 65535),
-    "DB_PORT": (0, 65535),
-    "REDIS_PORT": (1, 65535),
-    "HTTP_WORKERS": (1, 256),
-    "HTTP_RUNTIME_THREADS": (1, 256),
-    "HTTP_BACKLOG": (1, 65535),
-    "HTTP_WORKERS_KILL_TIMEOUT": (1, 3600),
-    "HTTP_MAX_BODY_BYTES": (1, 1 << 31),
-    "DB_POOL_SIZE": (1, 1000),
-    "DB_CONNECT_RETRIES": (0, 100),
-    "WORKER_PROCESSES": (1, 256),
-    "WORKER_MAX_ASYNC_TASKS": (1, 10_000),
-    "JWT_EXPIRE_MINUTES": (1, 60 * 24 * 30),
-}
 
 
 def _where(sources: Mapping[str, Source], name: str) -> str:
@@ -49,15 +34,7 @@ def _where(sources: Mapping[str, Source], name: str) -> str:
 def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> list[str]:
     problems: list[str] = []
     specs = field_specs()
-    values: dict[str, Any] = {
-        name: getattr(getattr(settings, spec.section), spec.attr) for name, spec in specs.items()
-    }
-    for name, (low, high) in _RANGES.items():
-        value = values.get(name)
-        if isinstance(value, int | float) and not low <= value <= high:
-            problems.append(
-                f"{_where(sources, name)}: {name}: expected {low:g}..{high:g}, got {value!r}"
-            )
+    values: dict[str, Any] = {name: spec.value_in(settings) for name, spec in specs.items()}
     if settings.app.env != "prod":
         return problems
 

@@ -22,22 +22,12 @@ from keel.config.errors import ConfigError
 from keel.config.fields import FieldSpec, field_specs
 from keel.config.guards import environment_guards
 from keel.config.settings import SECTIONS, Settings
-from keel.config.types import ENVIRONMENTS, AppEnv, SecretStr, SecretValues, mask
+from keel.config.types import ENVIRONMENTS, AppEnv, SecretStr, SecretValues, Source, mask
 
-Layer = Literal["default", "app.env", "secrets", "env"]
 SecretsReader = Callable[[Path, Mapping[str, str], AppEnv], Mapping[str, Any]]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    layer: Layer
-    where: str
-
-    def __str__(self) -> str:
-        return self.layer if self.layer == "default" else f"{self.layer} ({self.where})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +70,7 @@ def resolve_env(env: str | None, environ: Mapping[str, str], root: Path) -> AppE
 
 def default_secrets_reader(path: Path, environ: Mapping[str, str], env: AppEnv) -> dict[str, Any]:
     """Decrypt ``secrets/<env>.yaml`` in memory with the SOPS reader."""
-    from keel.secrets.config_source import read_env_secrets
+    from keel.config.secrets_layer import read_env_secrets
 
     tree: dict[str, Any] = read_env_secrets(path, environ=environ, env=env)
     return tree
@@ -244,6 +234,11 @@ class _Collector:
                     f"{entry.source.where}: {name}: expected {spec.describe_type()}, "
                     f"got {_show(spec, entry.value)}"
                 )
+                continue
+            out_of_range = spec.range_problem(value)
+            if out_of_range is not None:
+                # Reported with the type errors above: one pass names every problem.
+                self.problems.append(f"{entry.source.where}: {name}: {out_of_range}")
                 continue
             sections[spec.section][spec.attr] = value
             if spec.secret and value:

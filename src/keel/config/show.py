@@ -13,7 +13,7 @@ def effective_rows(loaded: LoadedConfig, *, reveal: bool = False) -> list[tuple[
     """(NAME, shown value, source) for every setting, in section order."""
     rows: list[tuple[str, str, str]] = []
     for name, spec in field_specs().items():
-        value: Any = getattr(getattr(loaded.settings, spec.section), spec.attr)
+        value: Any = spec.value_in(loaded.settings)
         if isinstance(value, list):
             shown = ",".join(value)
         elif isinstance(value, bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -39,3 +40,17 @@ class SecretValues(frozenset[str]):
 
     def __repr__(self) -> str:
         return f"SecretValues(<{len(self)} values>)"
+
+
+Layer = Literal["default", "app.env", "secrets", "env"]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a setting's value came from: its layer and ``file:line`` / ``env NAME``."""
+
+    layer: Layer
+    where: str
+
+    def __str__(self) -> str:
+        return self.layer if self.layer == "default" else f"{self.layer} ({self.where})"

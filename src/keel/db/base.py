@@ -2,7 +2,7 @@
 
 advanced-alchemy's ``DefaultBase`` brings the naming convention (stable constraint names in
 migrations on every dialect) and the type map (``datetime`` -> ``DateTimeUTC``, ``dict`` ->
-``JsonB``). Models import :class:`Base` from here; ``keel.db.models`` imports every domain's
+``JsonB``). Models import :class:`Base` from here; ``keel.models`` imports every domain's
 models so Alembic sees all tables.
 """
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from typing import Any
 
 from advanced_alchemy.config import (
@@ -12,15 +10,15 @@ from advanced_alchemy.config import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
-from loguru import logger
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from keel.config import Settings
 from keel.db.base import metadata
-from keel.db.errors import DatabaseConnectError, connect_error
+from keel.db.errors import DatabaseConnectError, classify, connect_error
 from keel.db.url import DbTarget, database_target, sqlite_path
+from keel.resilience import retry_until_ready
 
 # Migrations use this version table (advanced-alchemy's default name, spelled out).
 VERSION_TABLE = "alembic_versions"
@@ -101,34 +99,17 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-def backoff_delay(attempt: int, base: float = 0.5, cap: float = 5.0) -> float:
-    """Exponential backoff with jitter (attempt counts from 1)."""
-    delay = min(cap, base * 2.0 ** (attempt - 1))
-    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
-
-
 async def connect_with_retries(
     engine: AsyncEngine, target: DbTarget, retries: int
 ) -> DatabaseConnectError | None:
     """Connect, retrying only what waiting can fix. Returns the final error, or None when ok."""
-    attempts = max(1, retries)
-    error: DatabaseConnectError | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            await ping(engine)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            error = connect_error(target, exc, attempt)
-            if not error.cause.retryable or attempt == attempts:
-                return error
-            delay = backoff_delay(attempt)
-            logger.warning(
-                "database not reachable yet ({}); retry {}/{} in {:.1f}s",
-                target.describe(),
-                attempt,
-                attempts - 1,
-                delay,
-            )
-            await asyncio.sleep(delay)
-        else:
-            return None
-    return error
+    failure = await retry_until_ready(
+        lambda: ping(engine),
+        attempts=retries,
+        retryable=lambda exc: classify(exc).retryable,
+        waiting=f"database not reachable yet ({target.describe()})",
+    )
+    if failure is None:
+        return None
+    exc, attempt = failure
+    return connect_error(target, exc, attempt)

@@ -1,7 +1,8 @@
 """SOPS-format secrets with age: read and write files the real ``sops`` reads and writes.
 
-Pure library (no application imports): the config loader uses :mod:`.config_source`, the CLI
-uses :mod:`.commands`. The format is described in ``docs/secrets.md``.
+Pure library (no application imports): the config loader's adapter is
+:mod:`keel.config.secrets_layer`, the CLI :mod:`keel.commands.secrets_cmd`. The format is
+described in ``docs/secrets.md``.
 """
 
 from keel.secrets.age_keys import Identities, find_identities

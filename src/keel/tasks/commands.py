@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import socket
 import sys
-from typing import Any
-
-import msgspec
+from typing import TYPE_CHECKING, Any
 
 from keel.config import ENVIRONMENTS, Settings, load
 from keel.domain.jobs.kinds import QUEUES
+
+if TYPE_CHECKING:
+    # Imported where used: `keel healthcheck worker` (this module) must start fast.
+    from taskiq.cli.worker.args import WorkerArgs
+
+# What each Taskiq worker process imports to get its broker (it loads settings from the env).
+WORKER_BROKER = "keel.tasks.worker:worker_broker"
 
 
 def _queues(text: str) -> list[str]:
@@ -61,47 +68,56 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=run_healthcheck_worker)
 
 
-def worker_settings(settings: Settings, args: argparse.Namespace) -> Settings:
-    changes: dict[str, Any] = {}
+def _hand_to_processes(args: argparse.Namespace) -> None:
+    """The command line's choices, for the worker processes: through the environment only
+    (as ``keel serve`` does), so spawned processes (macOS) get them as forked ones do."""
+    if args.env:
+        os.environ["APP_ENV"] = args.env
     if args.queues:
-        changes["queues"] = args.queues
+        os.environ["WORKER_QUEUES"] = ",".join(args.queues)
     if args.workers:
-        changes["processes"] = args.workers
+        os.environ["WORKER_PROCESSES"] = str(args.workers)
     if args.max_async_tasks:
-        changes["max_async_tasks"] = args.max_async_tasks
-    worker = msgspec.structs.replace(settings.worker, **changes)
-    return msgspec.structs.replace(settings, worker=worker)
+        os.environ["WORKER_MAX_ASYNC_TASKS"] = str(args.max_async_tasks)
 
 
-def taskiq_argv(settings: Settings, extra: list[str]) -> list[str]:
+def taskiq_worker_args(settings: Settings, extra: list[str]) -> WorkerArgs:
+    """Taskiq's ``WorkerArgs`` from the settings; ``extra`` (after ``--``) is Taskiq's own
+    command line: an option given there wins, positionals are task modules."""
+    from taskiq.cli.worker.args import WorkerArgs
+
     worker = settings.worker
+    args = WorkerArgs(
+        broker=WORKER_BROKER,
+        modules=[],
+        workers=worker.processes,
+        max_async_tasks=worker.max_async_tasks,
+        # In-flight jobs get the shutdown budget after SIGTERM; then the broker closes.
+        wait_tasks_timeout=worker.shutdown_timeout,
+        shutdown_timeout=5,
+        configure_logging=False,
+    )
     if extra and extra[0] == "--":
         extra = extra[1:]
-    # Options first, then the broker: extra positionals right after it are task modules.
-    return [
-        "--workers",
-        str(worker.processes),
-        "--max-async-tasks",
-        str(worker.max_async_tasks),
-        # In-flight jobs get the shutdown budget after SIGTERM; then the broker closes.
-        "--wait-tasks-timeout",
-        str(worker.shutdown_timeout),
-        "--shutdown-timeout",
-        "5",
-        "--no-configure-logging",
-        "keel.tasks.worker:worker_broker",
-        *extra,
-    ]
+    if not extra:
+        return args
+    defaults = WorkerArgs.from_cli([WORKER_BROKER])
+    given = WorkerArgs.from_cli([WORKER_BROKER, *extra])
+    changed = {
+        f.name: getattr(given, f.name)
+        for f in dataclasses.fields(WorkerArgs)
+        if getattr(given, f.name) != getattr(defaults, f.name)
+    }
+    return dataclasses.replace(args, **changed)
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    settings = worker_settings(load(args.env), args)
+    _hand_to_processes(args)
+    settings = load()
     from loguru import logger
-    from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker as taskiq_run_worker
 
     from keel.logging import configure_logging
-    from keel.tasks.worker import set_settings
 
     if settings.redis.backend == "memory":
         print(
@@ -120,8 +136,7 @@ def run_worker(args: argparse.Namespace) -> int:
             )
             return 2
     configure_logging(settings, process="worker")
-    set_settings(settings)
-    worker_args = WorkerArgs.from_cli(taskiq_argv(settings, list(args.taskiq_args or [])))
+    worker_args = taskiq_worker_args(settings, list(args.taskiq_args or []))
     logger.bind(lifecycle=True).info(
         "keel worker: queues={} processes={} max_async_tasks={}",
         ",".join(settings.worker.queues),
@@ -133,8 +148,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
+    from keel.heartbeats import read_heartbeats
     from keel.redis_conn import make_client, redis_where
-    from keel.tasks.heartbeat import read_heartbeats
 
     client = make_client(settings)
     try:

@@ -1,9 +1,7 @@
-"""Worker heartbeats in Redis: who is alive, what it serves, how busy it is, its GPUs.
+"""The worker's heartbeat in Redis, the writing side (:mod:`keel.heartbeats` reads them).
 
-Key ``<prefix>:worker:<worker id>`` holds a JSON document and expires after
-``WORKER_HEARTBEAT_TTL`` unless refreshed every ``WORKER_HEARTBEAT_INTERVAL``. A missing key
-means a dead (or hung) worker: the runner takes over its jobs, ``keel healthcheck worker``
-fails, ``/api/gpus`` drops its GPUs.
+Refreshed every ``WORKER_HEARTBEAT_INTERVAL`` with what the worker serves, how busy it is and,
+when it serves the gpu queue, its GPUs; deleted on a clean stop.
 """
 
 from __future__ import annotations
@@ -13,58 +11,16 @@ import contextlib
 import datetime as dt
 import os
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
 import msgspec
 from loguru import logger
-from redis.asyncio import Redis
 
 from keel.config import Settings
-
-if TYPE_CHECKING:
-    from litestar.datastructures import State
-
-
-class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
-    worker_id: str
-    hostname: str
-    pid: int
-    queues: list[str]
-    in_flight: int
-    started_at: dt.datetime
-    beat_at: dt.datetime
-    gpu: Any | None = None  # keel.gpu.GpuSnapshot as JSON, when the worker has or serves GPUs
-
-
-def key_prefix(settings: Settings) -> str:
-    return f"{settings.redis.key_prefix}:worker:"
-
-
-def heartbeat_key(settings: Settings, worker_id: str) -> str:
-    return f"{key_prefix(settings)}{worker_id}"
-
-
-def new_worker_id() -> str:
-    # hostname first: `keel healthcheck worker` finds this host's workers by prefix.
-    return f"{socket.gethostname()}.{os.getpid()}.{os.urandom(2).hex()}"
-
-
-async def is_alive(redis: Redis, settings: Settings, worker_id: str) -> bool:
-    return bool(await redis.exists(heartbeat_key(settings, worker_id)))
-
-
-async def read_heartbeats(redis: Redis, settings: Settings, match: str = "*") -> list[Heartbeat]:
-    keys = [key async for key in redis.scan_iter(match=f"{key_prefix(settings)}{match}", count=500)]
-    if not keys:
-        return []
-    beats = []
-    for raw in await redis.mget(keys):
-        if raw is None:
-            continue
-        with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
-            beats.append(msgspec.json.decode(raw, type=Heartbeat))
-    return beats
+from keel.heartbeats import Heartbeat, heartbeat_key
+from keel.lifecycle import Resource
+from keel.redis_client import RedisResource
+from keel.resilience import PeriodicTask
 
 
 class HeartbeatResource:
@@ -73,18 +29,22 @@ class HeartbeatResource:
     def __init__(
         self,
         settings: Settings,
+        redis: RedisResource | None,
         worker_id: str,
         queues: list[str],
         in_flight: Callable[[], int],
     ) -> None:
         self._settings = settings
+        self._redis = redis
+        self.depends_on: Sequence[Resource] = (redis,) if redis is not None else ()
         self.worker_id = worker_id
         self._queues = queues
         self._in_flight = in_flight
         self._started_at = dt.datetime.now(dt.UTC)
-        self._redis: Redis | None = None
-        self._task: asyncio.Task[None] | None = None
         self._with_gpu = "gpu" in queues
+        self._loop = PeriodicTask(
+            "heartbeat", self.beat, lambda: settings.worker.heartbeat_interval, "heartbeat failed"
+        )
 
     def _document(self) -> bytes:
         gpu = None
@@ -108,32 +68,21 @@ class HeartbeatResource:
         assert self._redis is not None
         document = await asyncio.to_thread(self._document) if self._with_gpu else self._document()
         ttl_ms = int(self._settings.worker.heartbeat_ttl * 1000)
-        await self._redis.set(heartbeat_key(self._settings, self.worker_id), document, px=ttl_ms)
+        await self._redis.client.set(
+            heartbeat_key(self._settings, self.worker_id), document, px=ttl_ms
+        )
 
-    async def _loop(self) -> None:
-        interval = self._settings.worker.heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.beat()
-            except Exception as exc:  # noqa: BLE001 - Redis hiccup: next beat retries
-                logger.warning("heartbeat failed: {}", exc)
-
-    async def start(self, state: State) -> None:
-        self._redis = state.get("redis")
+    async def start(self) -> None:
         if self._redis is None:
             return  # REDIS_BACKEND=memory: nobody to tell
         try:
             await self.beat()
         except Exception as exc:  # noqa: BLE001 - keep starting; the loop retries
             logger.warning("first heartbeat failed: {}", exc)
-        self._task = asyncio.create_task(self._loop(), name="heartbeat")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         if self._redis is not None:
             with contextlib.suppress(Exception):
-                await self._redis.delete(heartbeat_key(self._settings, self.worker_id))
+                await self._redis.client.delete(heartbeat_key(self._settings, self.worker_id))

@@ -1,7 +1,7 @@
 """The one Taskiq task: ``keel.run_job(job_id)``. Every job kind runs through it.
 
 Acknowledgement is manual (the ``ack_type`` label): the runner acks after the outcome is
-stored, or leaves the message pending on purpose (see :mod:`keel.tasks.runner`).
+stored, or leaves the message pending on purpose (see :mod:`keel.domain.jobs.runner`).
 """
 
 from __future__ import annotations

@@ -1,50 +1,51 @@
 """The worker process: the broker Taskiq's worker imports, and the resources around it.
 
-``keel worker`` stores the loaded settings in :data:`_SETTINGS` and hands
-``keel.tasks.worker:worker_broker`` to Taskiq's process manager; each worker process (forked)
-calls it once. On ``WORKER_STARTUP`` the process starts the same component resources the API
-starts (database, Redis, ids, ...), its heartbeat and the job runner; on ``WORKER_SHUTDOWN``
-(after in-flight jobs finished) it stops them in reverse.
+``keel worker`` puts its choices in the environment (as ``keel serve`` does for Granian) and
+hands ``keel.tasks.worker:worker_broker`` to Taskiq's process manager; each worker process
+(forked or spawned) calls it once and loads the settings from that environment. On
+``WORKER_STARTUP`` the process starts the same runtime the API starts (database, Redis, ids,
+the job queue over this broker), its heartbeat, the sweeper and the job runner; on
+``WORKER_SHUTDOWN`` (after in-flight jobs finished) it stops them in reverse.
 """
 
 from __future__ import annotations
 
 import logging
 
-from litestar.datastructures import State
 from loguru import logger
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
-from keel.components import build_components
 from keel.config import Settings, load
+from keel.db.database import Database
+from keel.domain.jobs.runner import JobRunner
+from keel.domain.jobs.sweeper import SweeperResource
+from keel.heartbeats import new_worker_id
 from keel.lifecycle import ResourceStack
+from keel.runtime import build_runtime
 from keel.tasks import jobs_task
 from keel.tasks.broker import KeelStreamBroker, build_broker
-from keel.tasks.heartbeat import HeartbeatResource, new_worker_id
-from keel.tasks.runner import JobRunner
-from keel.tasks.sweeper import SweeperResource
-
-_SETTINGS: Settings | None = None
+from keel.tasks.heartbeat import HeartbeatResource
+from keel.tasks.queue import BrokerQueue
 
 
-def set_settings(settings: Settings) -> None:
-    global _SETTINGS  # noqa: PLW0603 - handed from `keel worker` to the forked processes
-    _SETTINGS = settings
-
-
-class WorkerRuntime:
+class WorkerProcess:
     def __init__(self, settings: Settings, broker: AsyncBroker, worker_id: str) -> None:
         self.settings = settings
         self.broker = broker
         self.worker_id = worker_id
-        self.state = State()
+
+        def queue(settings: Settings, database: Database) -> BrokerQueue:
+            return BrokerQueue(settings, database, broker=broker)
+
+        self.runtime = build_runtime(settings, queue)
         self.runner: JobRunner | None = None
-        resources = [r for c in build_components(settings) for r in c.resources]
-        self.heartbeat = HeartbeatResource(
-            settings, worker_id, list(settings.worker.queues), self._in_flight
+        heartbeat = HeartbeatResource(
+            settings, self.runtime.redis, worker_id, list(settings.worker.queues), self._in_flight
         )
-        self.sweeper = SweeperResource(settings, jobs_task.make_enqueue(broker, settings))
-        self.stack = ResourceStack([*resources, self.heartbeat, self.sweeper])
+        sweeper = SweeperResource(
+            settings, self.runtime.database, self.runtime.redis, self.runtime.jobs_queue.enqueue
+        )
+        self.stack = ResourceStack([*self.runtime.resources, heartbeat, sweeper])
 
     def _in_flight(self) -> int:
         return self.runner.in_flight if self.runner is not None else 0
@@ -55,13 +56,14 @@ class WorkerRuntime:
             self.worker_id,
             ", ".join(self.settings.worker.queues),
         )
-        await self.stack.start(self.state)
+        await self.stack.start()
+        redis = self.runtime.redis
         self.runner = JobRunner(
             self.settings,
-            engine=self.state.db_engine,
-            redis=self.state.get("redis"),
+            engine=self.runtime.database.engine,
+            redis=redis.client if redis is not None else None,
             worker_id=self.worker_id,
-            enqueue=jobs_task.make_enqueue(self.broker, self.settings),
+            enqueue=self.runtime.jobs_queue.enqueue,
         )
         self.broker.state[jobs_task.RUNNER_STATE_KEY] = self.runner
 
@@ -71,10 +73,10 @@ class WorkerRuntime:
 
 
 def worker_broker() -> AsyncBroker:
-    """Factory Taskiq calls in each worker process."""
+    """Factory Taskiq calls in each worker process (settings from the environment)."""
     from keel.logging import configure_logging
 
-    settings = _SETTINGS if _SETTINGS is not None else load()
+    settings = load()
     configure_logging(settings, process="worker")
     # Taskiq logs a line per job at INFO: skip building those records when they'd be dropped.
     level = settings.log.level if settings.log.level != "TRACE" else "DEBUG"
@@ -84,7 +86,7 @@ def worker_broker() -> AsyncBroker:
     if isinstance(broker, KeelStreamBroker):
         broker.consumer_name = worker_id
     jobs_task.register(broker)
-    runtime = WorkerRuntime(settings, broker, worker_id)
-    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, runtime.startup)
-    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, runtime.shutdown)
+    process = WorkerProcess(settings, broker, worker_id)
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, process.startup)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, process.shutdown)
     return broker

@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from keel.config import Settings, load
+from keel.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[3]
 OLD_HS_SECRET = "old-hmac-" + "q" * 40
@@ -58,6 +59,7 @@ class Seeded:
 class AuthWorld(Seeded):
     settings: Settings
     app: Litestar
+    runtime: Runtime
     rsa: PemPair
 
 
@@ -80,7 +82,7 @@ def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settin
     return load("test", root=ROOT, environ=environ, secrets_reader=lambda *_: {})
 
 
-async def _seed(app: Litestar, settings: Settings) -> Seeded:
+async def _seed(runtime: Runtime, settings: Settings) -> Seeded:
     """Rows for the suite, written through the services on an engine of this event loop.
 
     (The test client runs the app on its own loop; its pool cannot be used from here. The app's
@@ -93,7 +95,7 @@ async def _seed(app: Litestar, settings: Settings) -> Seeded:
     from keel.domain.users.services import ApiKeyService, UserService
 
     cipher = build_runtime(settings).cipher
-    ids = app.state.ids
+    ids = runtime.ids.ids
     engine = sqlalchemy_config(settings, one_shot=True).get_engine()
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as session:
@@ -124,18 +126,21 @@ async def make_world(
     pg_env: dict[str, str], redis_env: dict[str, str], rsa_key: PemPair
 ) -> AsyncIterator[Callable[..., Any]]:
     """Builds apps on this test's fresh migrated database and flushed Redis (shared fixtures)."""
-    from keel.app import create_app
+    from keel.app import api_runtime, create_app
 
     clients: list[AsyncTestClient[Litestar]] = []
 
     async def build(**extra: str) -> tuple[AuthWorld, AsyncTestClient[Litestar]]:
         settings = auth_settings({**pg_env, **redis_env}, rsa_key, **extra)
-        app = create_app(settings)
+        runtime = api_runtime(settings)
+        app = create_app(settings, runtime=runtime)
         client = AsyncTestClient(app, raise_server_exceptions=False)
         await client.__aenter__()
         clients.append(client)
-        seeded = await _seed(app, settings)
-        world = AuthWorld(settings=settings, app=app, rsa=rsa_key, **dataclasses.asdict(seeded))
+        seeded = await _seed(runtime, settings)
+        world = AuthWorld(
+            settings=settings, app=app, runtime=runtime, rsa=rsa_key, **dataclasses.asdict(seeded)
+        )
         return world, client
 
     yield build

@@ -23,14 +23,14 @@ async def test_a_taken_username_or_key_name_is_refused(world: Any) -> None:
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as session:
             with pytest.raises(AlreadyExistsError, match=f"user '{w.username}' already exists"):
-                await UserService(session, w.app.state.ids).create(
+                await UserService(session, w.runtime.ids.ids).create(
                     w.username, "another password 123", []
                 )
             key = await ApiKeyService(session).find_active(w.key_id)
             assert key is not None
             key_name = key.name
             with pytest.raises(AlreadyExistsError, match=f"API key '{key_name}' already exists"):
-                await ApiKeyService(session, cipher, w.app.state.ids).create(key_name, [])
+                await ApiKeyService(session, cipher, w.runtime.ids.ids).create(key_name, [])
     finally:
         await engine.dispose()
     # The failed inserts left the first rows alone: the user still logs in.

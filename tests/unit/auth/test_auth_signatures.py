@@ -6,7 +6,6 @@ import hashlib
 import time
 
 import pytest
-from litestar.stores.memory import MemoryStore
 
 from keel.auth.atomic import add_if_absent
 from keel.auth.errors import CredentialError
@@ -18,12 +17,13 @@ from keel.auth.signatures import (
     sign_request,
     string_to_sign,
 )
+from keel.stores import LockedMemoryStore
 
 KEY = ApiKeyRecord(key_id="kid_test_0001", name="svc", secret=b"s" * 43, roles=(), id=1)
 
 
 def verifier(now: float | None = None) -> SignatureVerifier:
-    store = MemoryStore()
+    store = LockedMemoryStore()
 
     async def lookup(key_id: str) -> ApiKeyRecord | None:
         return KEY if key_id == KEY.key_id else None

@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import sys
 
-from litestar import Litestar
-from litestar.datastructures import State
-
 import keel.server
-from keel.app import create_app
+from keel.app import STARTUP_FAILED_EXIT, create_app
 from keel.cli import main
 from keel.components import Component
 from keel.config import load
 from keel.logging import configure_logging
+from keel.server import ASGIApp, exit_on_startup_failure
 
 
 class UnreachableDatabase:
     name = "database"
+    depends_on = ()
 
-    async def start(self, state: State) -> None:
+    async def start(self) -> None:
         raise ConnectionRefusedError("connect to 127.0.0.1:1 refused")
 
     async def stop(self) -> None:
         return None
 
 
-def factory() -> Litestar:
+def factory() -> ASGIApp:
+    """Like keel.app.app_factory (the Granian entry point), with a database that is never up."""
     settings = load()
     configure_logging(settings)
-    return create_app(
-        settings, components=[Component(name="db", resources=[UnreachableDatabase()])]
-    )
+    app = create_app(settings, components=[Component(name="db", resources=[UnreachableDatabase()])])
+    return exit_on_startup_failure(app, STARTUP_FAILED_EXIT)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from typing import Any
 
 import msgspec
 import pytest
-from litestar.datastructures import State
 from litestar.testing import TestClient
 
 from keel.app import create_app
@@ -16,12 +17,19 @@ from keel.config import Settings
 
 
 class Recorder:
-    def __init__(self, name: str, events: list[str], fail: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        events: list[str],
+        fail: bool = False,
+        depends_on: tuple[Recorder, ...] = (),
+    ) -> None:
         self.name = name
         self.events = events
         self.fail = fail
+        self.depends_on = depends_on
 
-    async def start(self, state: State) -> None:
+    async def start(self) -> None:
         if self.fail:
             raise ConnectionRefusedError(f"{self.name} at 127.0.0.1:5432 refused")
         self.events.append(f"start {self.name}")
@@ -38,10 +46,10 @@ def test_live_is_ok_without_io(local_settings: Settings) -> None:
 
 
 def test_ready_names_each_failing_check(local_settings: Settings) -> None:
-    async def ok(state: State) -> None:
+    async def ok() -> None:
         return None
 
-    async def down(state: State) -> None:
+    async def down() -> None:
         raise ConnectionError("redis at 127.0.0.1:6379 unreachable")
 
     component = Component(
@@ -103,6 +111,47 @@ def test_resources_start_in_order_and_stop_in_reverse(local_settings: Settings) 
     with TestClient(create_app(local_settings, components=components)):
         assert events == ["start db", "start redis", "start ids"]
     assert events[3:] == ["stop ids", "stop redis", "stop db"]
+
+
+def test_resources_start_after_what_they_depend_on_whatever_the_list_order(
+    local_settings: Settings,
+) -> None:
+    events: list[str] = []
+    redis = Recorder("redis", events)
+    database = Recorder("db", events)
+    ids = Recorder("ids", events, depends_on=(redis,))
+    queue = Recorder("broker", events, depends_on=(database,))
+    # Listed backwards, and redis only as a dependency: the stack orders and completes it.
+    component = Component(name="x", resources=[queue, ids, database])
+    with TestClient(create_app(local_settings, components=[component])):
+        assert events == ["start db", "start broker", "start redis", "start ids"]
+    assert events[4:] == ["stop ids", "stop redis", "stop broker", "stop db"]
+
+
+def test_a_failed_startup_raises_and_never_ends_the_process(local_settings: Settings) -> None:
+    from keel.lifecycle import startup_failure
+
+    events: list[str] = []
+    started = Recorder("redis", events)
+    failing = Recorder("database", events, fail=True, depends_on=(started,))
+    app = create_app(local_settings, components=[Component(name="x", resources=[failing])])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    # The ASGI lifespan as a server drives it: the app answers "failed" and raises; it does
+    # not exit (only keel.app.app_factory's wrapper, in a Granian worker, does that).
+    with pytest.raises(BaseException) as raised:
+        asyncio.run(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
+    failure = startup_failure(raised.value)
+    assert failure is not None, raised.value
+    assert str(failure).startswith("startup failed: database: ConnectionRefusedError")
+    assert sent[-1]["type"] == "lifespan.startup.failed"
+    assert events == ["start redis", "stop redis"]  # what started is stopped again
 
 
 def test_unhandled_error_returns_500_without_internals(local_settings: Settings) -> None:

@@ -241,3 +241,14 @@ def test_committed_env_configs_load() -> None:
             secrets_reader=lambda path, environ, env: {},
         )
         assert settings.app.env == env
+
+
+def test_range_and_type_problems_are_reported_in_one_pass(tmp_path: Path) -> None:
+    root = make_root(tmp_path, body="HTTP_PORT=0\nDB_POOL_SIZE=5000\n")
+    with pytest.raises(ConfigError) as info:
+        load("dev", root=root, environ={"HTTP_WORKERS": "two", "WORKER_PROCESSES": "0"})
+    text = str(info.value)
+    assert "app.env:1: HTTP_PORT: expected 1..65535, got 0" in text
+    assert "app.env:2: DB_POOL_SIZE: expected 1..1000, got 5000" in text
+    assert "env HTTP_WORKERS: HTTP_WORKERS: expected an integer, got 'two'" in text
+    assert "env WORKER_PROCESSES: WORKER_PROCESSES: expected 1..256, got 0" in text

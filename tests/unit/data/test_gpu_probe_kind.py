@@ -43,7 +43,7 @@ async def test_probe_fails_when_every_gpu_is_lost(tmp_path: Path) -> None:
 
 
 def test_gpu_staleness_stays_below_the_heartbeat_ttl() -> None:
-    from keel.domain.jobs.gpus import stale_after_seconds
+    from keel.gpu.routes import stale_after_seconds
 
     def settings(**env: str) -> Settings:
         return load("local", root=REPO, environ=env, secrets_reader=lambda *a: {})

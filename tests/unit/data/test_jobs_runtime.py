@@ -22,10 +22,12 @@ from keel.domain.jobs.kinds import (
     get_kind,
     register,
 )
-from keel.domain.jobs.services import Claim, JobService, JobTransitions
+from keel.domain.jobs.retry import retry_delay
+from keel.domain.jobs.runner import JobRunner
+from keel.domain.jobs.services import JobService
+from keel.domain.jobs.transitions import Claim, JobTransitions
 from keel.ids import Snowflake
-from keel.tasks.commands import taskiq_argv
-from keel.tasks.runner import JobRunner, retry_delay
+from keel.tasks.commands import WORKER_BROKER, taskiq_worker_args
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -72,12 +74,21 @@ def test_retry_delay_grows_and_is_capped() -> None:
     assert all(d <= 8.0 for d in delays)
 
 
-def test_worker_argv_passes_extra_taskiq_arguments(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, WORKER_PROCESSES="3", WORKER_MAX_ASYNC_TASKS="7")
-    argv = taskiq_argv(settings, ["--", "my.tasks", "--max-prefetch", "4"])
-    assert argv[argv.index("--workers") + 1] == "3"
-    assert argv[argv.index("--max-async-tasks") + 1] == "7"
-    assert argv[-4:] == ["keel.tasks.worker:worker_broker", "my.tasks", "--max-prefetch", "4"]
+def test_worker_args_come_from_settings_and_pass_extra_taskiq_arguments(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path, WORKER_PROCESSES="3", WORKER_MAX_ASYNC_TASKS="7", WORKER_SHUTDOWN_TIMEOUT="12"
+    )
+    plain = taskiq_worker_args(settings, [])
+    assert (plain.broker, plain.modules) == (WORKER_BROKER, [])
+    assert (plain.workers, plain.max_async_tasks, plain.wait_tasks_timeout) == (3, 7, 12)
+    assert plain.configure_logging is False
+    extra = taskiq_worker_args(
+        settings, ["--", "my.tasks", "--max-prefetch", "4", "--workers", "5"]
+    )
+    assert extra.modules == ["my.tasks"]
+    assert extra.max_prefetch == 4
+    assert extra.workers == 5  # an option given to Taskiq wins, as on its own command line
+    assert extra.max_async_tasks == 7
 
 
 class _Runtime:

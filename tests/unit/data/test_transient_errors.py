@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from keel.tasks.runner import _transient
+from keel.domain.jobs.retry import transient
 
 
 class _DriverError(Exception):
@@ -26,15 +26,15 @@ class _DriverError(Exception):
         "too-many-connections",
     ],
 )
-def test_server_unavailable_states_are_transient(sqlstate: str) -> None:
+def test_server_unavailable_states_aretransient(sqlstate: str) -> None:
     error = DBAPIError("UPDATE jobs ...", {}, _DriverError(sqlstate))
-    assert _transient(error)
+    assert transient(error)
 
 
 @pytest.mark.parametrize("sqlstate", ["23505", "22P02", "42P01"])
-def test_data_and_schema_errors_are_not_transient(sqlstate: str) -> None:
-    assert not _transient(IntegrityError("INSERT ...", {}, _DriverError(sqlstate)))
+def test_data_and_schema_errors_are_nottransient(sqlstate: str) -> None:
+    assert not transient(IntegrityError("INSERT ...", {}, _DriverError(sqlstate)))
 
 
-def test_lost_socket_is_transient() -> None:
-    assert _transient(ConnectionResetError("peer reset"))
+def test_lost_socket_istransient() -> None:
+    assert transient(ConnectionResetError("peer reset"))

@@ -6,6 +6,8 @@ Key material is secret (``SecretStr``); everything else is plain policy. ``*_FIL
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from keel.config.types import SecretStr
@@ -20,7 +22,9 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_allowed_algorithms: list[str] = msgspec.field(
         default_factory=list, name="JWT_ALLOWED_ALGORITHMS"
     )
-    jwt_expire_minutes: int = msgspec.field(default=15, name="JWT_EXPIRE_MINUTES")
+    jwt_expire_minutes: Annotated[int, msgspec.Meta(ge=1, le=60 * 24 * 30)] = msgspec.field(
+        default=15, name="JWT_EXPIRE_MINUTES"
+    )
     jwt_refresh_expire_minutes: int = msgspec.field(
         default=60 * 24 * 7, name="JWT_REFRESH_EXPIRE_MINUTES"
     )

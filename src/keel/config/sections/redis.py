@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -13,7 +13,9 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
     # memory: in-process broker and stores, no Redis at all (the `local` embedded default).
     backend: Literal["memory", "redis"] = msgspec.field(default="memory", name="REDIS_BACKEND")
     host: str = msgspec.field(default="127.0.0.1", name="REDIS_HOST")
-    port: int = msgspec.field(default=6379, name="REDIS_PORT")
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = msgspec.field(
+        default=6379, name="REDIS_PORT"
+    )
     password: SecretStr = msgspec.field(default=SecretStr(""), name="REDIS_PASSWORD")
     db: int = msgspec.field(default=0, name="REDIS_DB")
     # A full redis:// URL overrides the REDIS_* parts above. It may carry a password: secret.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from alembic import context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import keel.db.models  # noqa: F401 - registers every domain's tables on the metadata
+import keel.models  # noqa: F401 - registers every domain's tables on the metadata
 from keel.db.base import metadata
 
 if TYPE_CHECKING:

@@ -1,36 +1,19 @@
-"""Jobs as a component: the service (API process) and the routes."""
+"""Jobs as a component: the jobs service over the runtime's database, ids and job queue, its
+routes (the service reaches them through ``Provide``) and its errors' HTTP statuses."""
 
 from __future__ import annotations
 
-from litestar.datastructures import State
-
 from keel.components import Component
-from keel.config import Settings
-from keel.domain.jobs.controllers import jobs_controller
-from keel.domain.jobs.gpus import gpus_controller
+from keel.domain.jobs.controllers import JOB_ERRORS, jobs_router
 from keel.domain.jobs.services import JobService
+from keel.runtime import Runtime
 
 
-class JobServiceResource:
-    """Publishes ``state.job_service`` once the database, ids and broker are up."""
-
-    name = "jobs"
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    async def start(self, state: State) -> None:
-        state.job_service = JobService(
-            state.db_engine, state.ids, state.enqueue, self._settings.worker.max_attempts
-        )
-
-    async def stop(self) -> None:
-        return None
-
-
-def component(settings: Settings) -> Component:
-    return Component(
-        name="jobs",
-        api_only_resources=[JobServiceResource(settings)],
-        route_handlers=[jobs_controller(), gpus_controller()],
+def component(runtime: Runtime) -> Component:
+    service = JobService(
+        runtime.database.engine,
+        runtime.ids.ids,
+        runtime.jobs_queue.enqueue,
+        runtime.settings.worker.max_attempts,
     )
+    return Component(name="jobs", route_handlers=[jobs_router(service)], errors=JOB_ERRORS)

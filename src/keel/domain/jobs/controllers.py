@@ -1,6 +1,9 @@
-"""HTTP endpoints for jobs (thin: parse, call the service, map errors to status codes).
+"""HTTP endpoints for jobs (thin: parse, call the service). The service comes from Litestar's
+dependency injection (``job_service``); its errors map to status codes in :data:`JOB_ERRORS`
+(applied by :mod:`keel.http_errors`).
 
-Guards: :data:`JOBS_GUARDS` (applied to every route here) requires an authenticated caller.
+Guards: :data:`JOBS_GUARDS` (on the router of every route here) requires an authenticated
+caller.
 """
 
 from __future__ import annotations
@@ -8,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
-from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar import Controller, Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_202_ACCEPTED,
+    HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -31,24 +34,22 @@ from keel.domain.jobs.services import (
     JobService,
     parse_job_id,
 )
+from keel.http_errors import ErrorStatus
 from keel.ids import IdError
 
 # Route guards for every jobs endpoint: a caller with a valid JWT or a valid request signature.
 JOBS_GUARDS: list[Callable[..., Any]] = [require_authenticated]
 
-
-def _service(state: State) -> JobService:
-    service: JobService | None = state.get("job_service")
-    if service is None:
-        raise HTTPException(status_code=HTTP_503_SERVICE_UNAVAILABLE, detail="jobs not ready")
-    return service
-
-
-def _job_id(text: str) -> int:
-    try:
-        return parse_job_id(text)
-    except JobNotFoundError as exc:
-        raise NotFoundException(detail=str(exc)) from None
+_RETRY_SOON = ErrorStatus(HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "1"})
+# What each error of the jobs service answers (detail: the error's message).
+JOB_ERRORS: dict[type[Exception], ErrorStatus] = {
+    JobNotFoundError: ErrorStatus(HTTP_404_NOT_FOUND),
+    JobConflictError: ErrorStatus(HTTP_409_CONFLICT),
+    UnknownKindError: ErrorStatus(HTTP_422_UNPROCESSABLE_ENTITY),
+    InvalidPayloadError: ErrorStatus(HTTP_422_UNPROCESSABLE_ENTITY),
+    EnqueueFailedError: _RETRY_SOON,
+    IdError: _RETRY_SOON,
+}
 
 
 class JobsController(Controller):
@@ -56,53 +57,47 @@ class JobsController(Controller):
     tags = ["jobs"]  # noqa: RUF012 - Litestar reads these class attributes
 
     @post("/", status_code=HTTP_202_ACCEPTED)
-    async def create(self, state: State, data: JSONBody[CreateJob]) -> JobAccepted:
+    async def create(
+        self, job_service: NamedDependency[JobService], data: JSONBody[CreateJob]
+    ) -> JobAccepted:
         """Accept a job; the same ``idempotency_key`` returns the existing job."""
-        try:
-            return await _service(state).create(data.kind, data.payload, data.idempotency_key)
-        except (UnknownKindError, InvalidPayloadError) as exc:
-            raise HTTPException(
-                status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)
-            ) from None
-        except (EnqueueFailedError, IdError) as exc:
-            raise HTTPException(
-                status_code=HTTP_503_SERVICE_UNAVAILABLE,
-                detail=str(exc),
-                headers={"Retry-After": "1"},
-            ) from None
+        return await job_service.create(data.kind, data.payload, data.idempotency_key)
 
     @get("/{job_id:str}")
-    async def read(self, state: State, job_id: FromPath[str]) -> JobView:
-        try:
-            return await _service(state).get(_job_id(job_id))
-        except JobNotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
+    async def read(
+        self, job_service: NamedDependency[JobService], job_id: FromPath[str]
+    ) -> JobView:
+        return await job_service.get(parse_job_id(job_id))
 
     @get("/")
     async def page(
         self,
-        state: State,
+        job_service: NamedDependency[JobService],
         status: FromQuery[JobStatus | None] = None,
         kind: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-        after = _job_id(cursor) if cursor else None
-        return await _service(state).page(
+        after = parse_job_id(cursor) if cursor else None
+        return await job_service.page(
             status=status.value if status else None, kind=kind, limit=limit, cursor=after
         )
 
     @post("/{job_id:str}/cancel", status_code=HTTP_200_OK)
-    async def cancel(self, state: State, job_id: FromPath[str]) -> Response[JobView]:
-        try:
-            return Response(await _service(state).cancel(_job_id(job_id)))
-        except JobNotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
-        except JobConflictError as exc:
-            raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from None
+    async def cancel(
+        self, job_service: NamedDependency[JobService], job_id: FromPath[str]
+    ) -> JobView:
+        return await job_service.cancel(parse_job_id(job_id))
 
 
-def jobs_controller() -> type[Controller]:
-    """The controller with the guards configured now (read at app build time)."""
-    return type("JobsController", (JobsController,), {"guards": list(JOBS_GUARDS)})
+def jobs_router(service: JobService) -> Router:
+    """The jobs routes with the guards configured now (read at app build time)."""
+    return Router(
+        path="/",
+        route_handlers=[JobsController],
+        guards=list(JOBS_GUARDS),
+        dependencies={
+            "job_service": Provide(lambda: service, use_cache=True, sync_to_thread=False)
+        },
+    )

@@ -14,15 +14,19 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from litestar.datastructures import State
 from loguru import logger
 
 from keel.config import ENVIRONMENTS, Settings, load
 from keel.domain.users.passwords import password_problem
 from keel.domain.users.services import ADMIN_ROLE, AlreadyExistsError, ApiKeyService, UserService
 from keel.lifecycle import ResourceStack, StartupError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from keel.ids import Snowflake
 
 T = TypeVar("T")
 
@@ -80,20 +84,27 @@ def read_password(path: Path | None) -> str:
     return password
 
 
-async def _with_resources(settings: Settings, work: Callable[[State], Awaitable[T]]) -> T:
-    """Start what creating rows needs (database, Redis for the id lease, ids), run, stop."""
-    from keel.db.component import component as database
-    from keel.ids import component as ids
-    from keel.redis_client import component as redis
+class Rows:
+    """What creating rows needs: the database's sessions and the id generator."""
 
-    resources = [
-        r for c in (database(settings), redis(settings), ids(settings)) for r in c.resources
-    ]
-    stack = ResourceStack(resources)
-    state = State()
-    await stack.start(state)
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ids: Snowflake) -> None:
+        self.sessions = sessions
+        self.ids = ids
+
+
+async def _with_resources(settings: Settings, work: Callable[[Rows], Awaitable[T]]) -> T:
+    """Start what creating rows needs (database, Redis for the id lease, ids), run, stop."""
+    from keel.db.database import Database
+    from keel.ids import IdsResource
+    from keel.redis_client import RedisResource
+
+    database = Database(settings)
+    redis = RedisResource(settings) if settings.redis.backend == "redis" else None
+    ids = IdsResource(settings, redis)
+    stack = ResourceStack([database, ids])
+    await stack.start()
     try:
-        return await work(state)
+        return await work(Rows(database.sessions, ids.ids))
     finally:
         await stack.stop()
 
@@ -115,9 +126,9 @@ def run_users_create(args: argparse.Namespace) -> int:
         password = read_password(args.password_file)
         roles = [ADMIN_ROLE] if args.admin else []
 
-        async def create(state: State) -> tuple[int, list[str]]:
-            async with state.db_sessions() as session:
-                user = await UserService(session, state.ids).create(args.username, password, roles)
+        async def create(rows: Rows) -> tuple[int, list[str]]:
+            async with rows.sessions() as session:
+                user = await UserService(session, rows.ids).create(args.username, password, roles)
                 await session.commit()
                 return user.id, list(user.roles)
 
@@ -133,9 +144,9 @@ def run_apikeys_create(args: argparse.Namespace) -> int:
 
         cipher = build_runtime(settings).cipher
 
-        async def create(state: State) -> tuple[str, str]:
-            async with state.db_sessions() as session:
-                key, secret = await ApiKeyService(session, cipher, state.ids).create(
+        async def create(rows: Rows) -> tuple[str, str]:
+            async with rows.sessions() as session:
+                key, secret = await ApiKeyService(session, cipher, rows.ids).create(
                     args.name, list(args.role)
                 )
                 await session.commit()
@@ -155,8 +166,8 @@ def run_apikeys_create(args: argparse.Namespace) -> int:
 
 def run_apikeys_disable(args: argparse.Namespace) -> int:
     def work(settings: Settings) -> None:
-        async def disable(state: State) -> str | None:
-            async with state.db_sessions() as session:
+        async def disable(rows: Rows) -> str | None:
+            async with rows.sessions() as session:
                 key = await ApiKeyService(session).disable(args.name)
                 await session.commit()
                 return key.key_id if key is not None else None

@@ -1,4 +1,6 @@
-"""The auth feature as a component: routes, the authentication middleware, security headers."""
+"""The auth feature as a component: routes, the authentication middleware, security headers.
+
+The API-key directory reads keys through the runtime's one session maker."""
 
 from __future__ import annotations
 
@@ -6,20 +8,20 @@ from keel.auth.headers import SecurityHeaders
 from keel.auth.middleware import authentication_middleware
 from keel.auth.runtime import build_runtime
 from keel.components import Component
-from keel.config import Settings
 from keel.domain.users.controllers import api_router
 from keel.domain.users.directory import DbApiKeyDirectory
+from keel.runtime import Runtime
 
 
-def component(settings: Settings) -> Component:
-    runtime = build_runtime(settings)
+def component(runtime: Runtime) -> Component:
+    settings = runtime.settings
+    auth = build_runtime(settings)
+    api_keys = DbApiKeyDirectory(
+        runtime.database.sessions, auth.cipher, settings.auth.api_key_cache_seconds
+    )
     return Component(
         name="auth",
-        route_handlers=[api_router(runtime)],
-        middleware=[
-            authentication_middleware(
-                runtime, DbApiKeyDirectory(runtime.cipher, settings.auth.api_key_cache_seconds)
-            )
-        ],
+        route_handlers=[api_router(auth)],
+        middleware=[authentication_middleware(auth, api_keys)],
         response_headers=[SecurityHeaders(hsts=settings.http.behind_tls)],
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from litestar.datastructures import State
 from loguru import logger
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from keel.auth.crypto import SecretCipher, SecretCipherError
 from keel.auth.signatures import ApiKeyRecord
@@ -21,17 +21,23 @@ _MAX_ENTRIES = 10_000
 
 
 class DbApiKeyDirectory:
-    def __init__(self, cipher: SecretCipher, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: SecretCipher,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
+        self._sessions = sessions
         self.cipher = cipher
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, ApiKeyRecord]] = {}
 
-    async def find(self, state: State, key_id: str) -> ApiKeyRecord | None:
+    async def find(self, key_id: str) -> ApiKeyRecord | None:
         now = time.monotonic()
         hit = self._cache.get(key_id)
         if hit is not None and hit[0] > now and self.cache_seconds > 0:
             return hit[1]
-        async with state.db_sessions() as session:
+        async with self._sessions() as session:
             row = await ApiKeyService(session, self.cipher).find_active(key_id)
         if row is None:
             self._cache.pop(key_id, None)

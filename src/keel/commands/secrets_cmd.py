@@ -1,7 +1,7 @@
 """``keel secrets``: keygen, init, decrypt, encrypt, show, edit, set, unset, rotate, updatekeys.
 
-Integration module: it may use ``keel.config`` (settings validation, the list of secret
-fields); the rest of :mod:`keel.secrets` stays a pure library.
+The CLI over the :mod:`keel.secrets` library; it may use ``keel.config`` (settings validation,
+the list of secret fields, the key locations of :mod:`keel.config.secrets_layer`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from keel.config.secrets_layer import COMMITTED_KEY_ENVS, env_fallbacks, keel_key_dir
 from keel.secrets import age_keys, sops_config
 from keel.secrets.age_keys import Identities
-from keel.secrets.config_source import COMMITTED_KEY_ENVS, env_fallbacks, keel_key_dir
 from keel.secrets.document import Decrypted, KeyPlan, decrypt_file, encrypt_bytes, reencrypt
 from keel.secrets.errors import FormatError, SopsError
 from keel.secrets.model import Branch, Comment, from_plain, to_plain

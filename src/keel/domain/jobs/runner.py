@@ -13,14 +13,13 @@ row decides what happens:
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 from loguru import logger
 from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.batching import Batcher
@@ -29,45 +28,21 @@ from keel.domain.jobs.kinds import (
     InvalidPayloadError,
     JobContext,
     JobFailedError,
-    RetryableJobError,
     UnknownKindError,
     get_kind,
 )
-from keel.domain.jobs.services import Claim, ClaimResult, JobTransitions
-from keel.tasks.heartbeat import is_alive
+from keel.domain.jobs.retry import RETRYABLE, STORE_ATTEMPTS, retry_delay, store_delay, transient
+from keel.domain.jobs.transitions import Claim, ClaimResult, JobTransitions
+from keel.heartbeats import is_alive
+from keel.resilience import describe_exception
+from keel.runtime import Enqueue
 
 Ack = Callable[[], Awaitable[None]]
-Enqueue = Callable[[int, str], Awaitable[None]]
-RETRYABLE = (RetryableJobError, TimeoutError, ConnectionError)
-STORE_ATTEMPTS = 6
 T = TypeVar("T")
 
 
-def retry_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff (base * 2**(attempt-1), capped) with jitter in [50%, 100%]."""
-    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
-    return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
-
-
 def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# PostgreSQL SQLSTATEs that mean "the server is not available (yet)", not "the data is wrong":
-# class 08 (connection exception), 57P01-57P03 (admin/crash shutdown, the database system is
-# starting up), 53300 (too many connections). asyncpg reports them as plain DBAPIErrors.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
-
-
-def _transient(exc: BaseException) -> bool:
-    """A lost connection or an unavailable server: waiting may fix it (a constraint won't)."""
-    if isinstance(exc, OSError | OperationalError | InterfaceError):
-        return True
-    if getattr(exc, "connection_invalidated", False):
-        return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    return describe_exception(exc, whole=True)
 
 
 class JobRunner:
@@ -179,7 +154,7 @@ class JobRunner:
                     lambda: self.transitions.succeed(job_id, self.worker_id, result, effects)
                 )
         except DBAPIError as exc:
-            if _transient(exc):
+            if transient(exc):
                 raise  # still down: stays pending, delivered again later
             # The result or an effect cannot be stored (a constraint, a bad value): say so.
             return await self._fail(job_id, f"storing the outcome failed: {_error_text(exc)}")
@@ -212,9 +187,9 @@ class JobRunner:
             try:
                 return await write()
             except (DBAPIError, OSError) as exc:
-                if attempt == STORE_ATTEMPTS or not _transient(exc):
+                if attempt == STORE_ATTEMPTS or not transient(exc):
                     raise
-                delay = min(5.0, 0.2 * 2**attempt)
+                delay = store_delay(attempt)
                 logger.warning(
                     "database step failed ({}); retry in {:.1f}s", _error_text(exc), delay
                 )

@@ -1,48 +1,66 @@
-"""The broker in the API process: enqueue jobs (and, locally, run them in-process).
+"""The job queue over Taskiq: publish job messages (and, locally, run them in-process).
 
 ``REDIS_BACKEND=memory`` (``make run``): an in-process broker runs each job right in the API
 process, through the same runner a worker uses. Otherwise the API only publishes messages;
-``keel worker`` processes run them.
+``keel worker`` processes run them. In a worker the queue wraps the broker Taskiq drives
+(Taskiq starts and stops it), so retries and the sweeper publish the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from litestar.datastructures import State
 from loguru import logger
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 
 from keel.components import Component, ReadinessCheck
 from keel.config import Settings
+from keel.db.database import Database
 from keel.domain.jobs.kinds import QUEUES
-from keel.lifecycle import describe_exception
+from keel.domain.jobs.runner import JobRunner
+from keel.lifecycle import Resource
+from keel.resilience import describe_exception
 from keel.tasks import jobs_task
 from keel.tasks.broker import CONSUMER_GROUP, build_broker, stream_name
-from keel.tasks.runner import JobRunner
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from keel.runtime import Runtime
 
 LOCAL_WORKER_ID = "local"
 
 
-class BrokerResource:
-    """Publishes ``state.broker`` and ``state.enqueue(job_id, queue)``."""
+class BrokerQueue:
+    """``enqueue(job_id, queue)`` on a Taskiq broker: its own (API) or Taskiq's (worker)."""
 
     name = "broker"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, broker: AsyncBroker | None = None
+    ) -> None:
         self._settings = settings
-        self.broker: AsyncBroker | None = None
+        self._database = database
+        self.depends_on: Sequence[Resource] = (database,)
+        # A broker handed in belongs to Taskiq's worker, which starts and stops it.
+        self._owns_broker = broker is None
+        self.broker = build_broker(settings, QUEUES) if broker is None else broker
+        self._enqueue = jobs_task.make_enqueue(self.broker, settings)
 
-    async def start(self, state: State) -> None:
-        broker = build_broker(self._settings, QUEUES)
-        self.broker = broker
-        enqueue = jobs_task.make_enqueue(broker, self._settings)
+    async def enqueue(self, job_id: int, queue: str) -> None:
+        await self._enqueue(job_id, queue)
+
+    async def start(self) -> None:
+        if not self._owns_broker:
+            return
+        broker = self.broker
         if isinstance(broker, InMemoryBroker):
             broker.state[jobs_task.RUNNER_STATE_KEY] = JobRunner(
-                self._settings, state.db_engine, None, LOCAL_WORKER_ID, enqueue
+                self._settings, self._database.engine, None, LOCAL_WORKER_ID, self._enqueue
             )
         try:
             await broker.startup()
@@ -50,11 +68,9 @@ class BrokerResource:
             if self._settings.redis.required_at_start:
                 raise
             logger.error("broker not ready ({}); /health/ready reports it", describe_exception(exc))
-        state.broker = broker
-        state.enqueue = enqueue
 
     async def stop(self) -> None:
-        if self.broker is None:
+        if not self._owns_broker:
             return
         if isinstance(self.broker, InMemoryBroker):
             # In-process jobs are in flight in this process: let them finish in the budget.
@@ -65,9 +81,8 @@ class BrokerResource:
         await self.broker.shutdown()
 
 
-def _group_check(settings: Settings) -> ReadinessCheck:
-    async def check(state: State) -> None:
-        redis: Redis = state.redis
+def _group_check(settings: Settings, redis: Redis) -> ReadinessCheck:
+    async def check() -> None:
         for queue in QUEUES:
             stream = stream_name(settings, queue)
             groups = await redis.xinfo_groups(stream)
@@ -80,8 +95,9 @@ def _group_check(settings: Settings) -> ReadinessCheck:
     return ReadinessCheck("broker", check)
 
 
-def component(settings: Settings) -> Component:
-    readiness = [] if settings.redis.backend == "memory" else [_group_check(settings)]
+def component(runtime: Runtime) -> Component:
+    if runtime.redis is None:
+        return Component(name="broker")
     return Component(
-        name="broker", api_only_resources=[BrokerResource(settings)], readiness=readiness
+        name="broker", readiness=[_group_check(runtime.settings, runtime.redis.client)]
     )

@@ -1,7 +1,7 @@
 """The config loader's secrets layer: decrypt ``secrets/<env>.yaml`` in memory, never to disk.
 
-Integration module (called by ``keel.config.loader.default_secrets_reader``); it imports no
-application code.
+Called by ``keel.config.loader.default_secrets_reader``; ``keel secrets`` uses the same key
+locations. It uses :mod:`keel.secrets` (a pure library) and nothing else of the application.
 """
 
 from __future__ import annotations

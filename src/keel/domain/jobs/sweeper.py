@@ -9,33 +9,46 @@ worker sweeps at a time (a Redis lock), and a job is re-sent at most once per
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
+from collections.abc import Sequence
 
-from litestar.datastructures import State
 from loguru import logger
-from redis.asyncio import Redis
 
 from keel.config import Settings
-from keel.domain.jobs.services import stale_queued
-from keel.tasks.runner import Enqueue
+from keel.db.database import Database
+from keel.domain.jobs.transitions import stale_queued
+from keel.lifecycle import Resource
+from keel.redis_client import RedisResource
+from keel.resilience import PeriodicTask
+from keel.runtime import Enqueue
 
 
 class SweeperResource:
     name = "sweeper"
 
-    def __init__(self, settings: Settings, enqueue: Enqueue) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        redis: RedisResource | None,
+        enqueue: Enqueue,
+    ) -> None:
         self._settings = settings
+        self._database = database
+        self._redis = redis
+        self.depends_on: Sequence[Resource] = tuple(r for r in (database, redis) if r is not None)
         self._enqueue = enqueue
-        self._task: asyncio.Task[None] | None = None
-        self._state: State | None = None
+        self._loop = PeriodicTask(
+            "sweeper",
+            self.sweep,
+            lambda: settings.worker.sweep_interval,
+            "sweeping stale jobs failed",
+        )
 
     async def sweep(self) -> int:
-        assert self._state is not None
-        redis: Redis | None = self._state.get("redis")
-        if redis is None:
+        if self._redis is None:
             return 0
+        redis = self._redis.client
         worker = self._settings.worker
         prefix = self._settings.redis.key_prefix
         window_ms = int(worker.requeue_after * 1000)
@@ -45,7 +58,7 @@ class SweeperResource:
             return 0  # another worker sweeps this round
         sent = 0
         for job_id, queue in await stale_queued(
-            self._state.db_engine, dt.timedelta(seconds=worker.requeue_after)
+            self._database.engine, dt.timedelta(seconds=worker.requeue_after)
         ):
             if await redis.set(f"{prefix}:sweeper:sent:{job_id}", "1", nx=True, px=window_ms):
                 await self._enqueue(job_id, queue)
@@ -56,20 +69,8 @@ class SweeperResource:
             )
         return sent
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.worker.sweep_interval)
-            try:
-                await self.sweep()
-            except Exception as exc:  # noqa: BLE001 - DB or Redis hiccup: next round retries
-                logger.warning("sweeping stale jobs failed: {}", exc)
-
-    async def start(self, state: State) -> None:
-        self._state = state
-        self._task = asyncio.create_task(self._loop(), name="sweeper")
+    async def start(self) -> None:
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()

@@ -1,0 +1,81 @@
+"""The one mapping from exceptions to HTTP answers.
+
+- :class:`~litestar.exceptions.HTTPException`: its status and detail (redacted);
+- a domain error a feature registered (``Component.errors``: exception type -> status and
+  headers, e.g. ``JobNotFoundError`` -> 404): that status, ``detail`` = the error's message;
+- anything else: 500 with the request id and no internals (outside DEBUG), traceback logged.
+
+Handlers stay thin: they raise the domain's own exceptions and never catch them to translate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from loguru import logger
+
+from keel.logging import redact
+
+ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorStatus:
+    """How a domain exception is answered: its status code and extra response headers."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def http_error_response(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(str(exc.detail))}
+    if exc.extra and (request.app.debug or exc.status_code < 500):
+        body["extra"] = exc.extra
+    return Response(
+        body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
+    )
+
+
+def internal_error_response(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
+    body: dict[str, Any] = {
+        "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
+        "detail": "Internal Server Error",
+        "request_id": request_id,
+    }
+    if request.app.debug:
+        body["error"] = redact(f"{type(exc).__name__}: {exc}")
+    return Response(body, status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
+
+
+def _domain_handler(status: ErrorStatus) -> ExceptionHandler:
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+        error = HTTPException(
+            status_code=status.status_code, detail=str(exc), headers=dict(status.headers)
+        )
+        return http_error_response(request, error)
+
+    return handle
+
+
+def exception_handlers(
+    errors: Mapping[type[Exception], ErrorStatus],
+) -> dict[type[Exception], ExceptionHandler]:
+    """Litestar's ``exception_handlers`` for the app (it picks the closest class in the MRO)."""
+    handlers: dict[type[Exception], ExceptionHandler] = {
+        error: _domain_handler(status) for error, status in errors.items()
+    }
+    handlers[HTTPException] = http_error_response
+    handlers[Exception] = internal_error_response
+    return handlers
