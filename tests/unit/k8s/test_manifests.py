@@ -232,7 +232,9 @@ def _test_secret_values() -> set[str]:
         root=REPO,
         environ={"SOPS_AGE_KEY_FILE": str(REPO / "secrets" / "keys" / "test.agekey")},
     )
-    return {value for value in settings.secret_values if len(value) >= 8}
+    values = {value for value in settings.secret_values if len(value) >= 8}
+    assert len(values) >= 3, "secrets/test.yaml decrypted to fewer values than it holds"
+    return values
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -331,3 +333,18 @@ def test_the_job_name_check_catches_a_registry_with_a_port(tmp_path: Path) -> No
     # What test_one_pinned_release_... refuses: the tag is not the Job name's last part.
     assert job["metadata"]["name"] != "keel-migrate-0.1.0"
     assert not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", job["metadata"]["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keel_containers_run_commands_the_cli_accepts(overlay: str) -> None:
+    seen = set()
+    for doc in pod_objects(render(overlay)):
+        for container in containers(pod_spec(doc)):
+            if not is_keel(container):
+                continue
+            assert "command" not in container, f"{key(doc)}: the image's entrypoint is `keel`"
+            args = container["args"]
+            parsed = build_parser(args).parse_args(args)  # exits (fails) on a bad command line
+            assert getattr(parsed, "handler", None) is not None, args
+            seen.add(parsed.command)
+    assert {"serve", "worker", "migrate"} <= seen, seen
