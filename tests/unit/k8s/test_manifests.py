@@ -72,7 +72,7 @@ def test_strict_validation_rejects_an_unknown_field() -> None:
     assert any("livenesProbe" in error for error in _schema_errors([api], OLDEST))
 
 
-def test_oldest_version_is_the_first_with_every_field_used() -> None:
+def test_schemas_before_the_floor_reject_the_prestop_sleep() -> None:
     # preStop `sleep` is alpha (off) in 1.29: an older cluster would silently drop it.
     docs = render("prod")
     assert any("sleep" in error for error in _schema_errors(docs, "1.28"))
