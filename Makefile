@@ -90,3 +90,14 @@ images-offline: ## build base, python, postgres, redis, nginx images from Debian
 test-integration: venv ## the real Compose stack (test overlay, prod and GPU overlays) end to end
 	containers/build.sh all
 	$(UV) run --frozen pytest -m integration tests/integration -p no:cacheprovider $(PYTEST_ARGS)
+
+# --- kubernetes (validated offline, not run here: docs/kubernetes.md) ---
+OVERLAY ?= prod
+.PHONY: k8s-render test-k8s
+k8s-render: ## print the Kubernetes manifests of deploy/k8s/overlays/OVERLAY (dev|prod|prod-gpu)
+	@# stdout is the manifest only (pipe it to kubectl); the venv's messages go to stderr.
+	@$(MAKE) --no-print-directory venv >&2
+	@.venv/bin/kubectl kustomize deploy/k8s/overlays/$(OVERLAY)
+
+test-k8s: venv ## render every overlay, validate against the k8s 1.30 and 1.37 schemas, invariants
+	$(UV) run --frozen pytest tests/unit/k8s -q

@@ -50,6 +50,33 @@ async def test_readiness_check_fails_while_behind_head(pg_empty_env: dict[str, s
         await engine.dispose()
 
 
+async def test_readiness_accepts_a_newer_releases_schema(pg_empty_env: dict[str, str]) -> None:
+    """A rolling update migrates before the old pods go: a revision the running code does not
+    know is a newer release's, and the old pods stay ready; a known older one is not ready."""
+    from sqlalchemy import text
+
+    from keel.db.engine import VERSION_TABLE
+    from keel.db.migrate import script_directory
+
+    await migrate(make_settings(pg_empty_env))
+    config = sqlalchemy_config(make_settings(pg_empty_env))
+    engine = config.get_engine()
+    older = [rev.revision for rev in script_directory().walk_revisions()][-1]
+    try:
+        for revision, ready in (("9999_from_a_newer_release", True), (older, False)):
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(f"UPDATE {VERSION_TABLE} SET version_num = :rev"), {"rev": revision}
+                )
+            if ready:
+                await check_at_head(engine)
+            elif older != head_revision():
+                with pytest.raises(RuntimeError, match=f"schema at {older}"):
+                    await check_at_head(engine)
+    finally:
+        await engine.dispose()
+
+
 def test_two_concurrent_migrates_one_applies_both_exit_zero(
     pg_empty_env: dict[str, str],
 ) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 from advanced_alchemy.alembic.commands import AlembicCommands
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from loguru import logger
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -95,14 +97,27 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current_revision)
 
 
+def _is_known(revision: str) -> bool:
+    try:
+        return script_directory().get_revision(revision) is not None
+    except (RevisionError, CommandError):  # ScriptDirectory wraps the first in the second
+        return False
+
+
 async def check_at_head(engine: AsyncEngine) -> None:
-    """Raise when the database is behind (or ahead of) the code's migrations."""
+    """Raise when the database is behind the code's migrations.
+
+    A revision this code does not know is a newer release's (rolling updates migrate first, then
+    replace the old pods): migrations are written backward compatible (expand, then contract a
+    release later), so the old pods stay ready instead of all leaving the load balancer at once.
+    """
     current = await current_revision(engine)
     head = head_revision()
-    if current != head:
-        raise RuntimeError(
-            f"database schema at {current or 'empty'}, code expects {head}; run `keel migrate`"
-        )
+    if current == head or (current is not None and not _is_known(current)):
+        return
+    raise RuntimeError(
+        f"database schema at {current or 'empty'}, code expects {head}; run `keel migrate`"
+    )
 
 
 @contextlib.asynccontextmanager

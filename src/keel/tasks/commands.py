@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 # What each Taskiq worker process imports to get its broker (it loads settings from the env).
 WORKER_BROKER = "keel.tasks.worker:worker_broker"
 
+# `keel healthcheck worker` gives Redis this long; container probes allow 5 s (Compose) or
+# 10 s (Kubernetes) for the whole command, settings and decryption included.
+HEARTBEAT_READ_TIMEOUT_S = 3.0
+
 
 def _queues(text: str) -> list[str]:
     queues = [q.strip() for q in text.split(",") if q.strip()]
@@ -65,6 +69,12 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV)")
     check.add_argument("--worker-id", help="this exact worker (default: any on this host)")
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="liveness: fail only when Redis answers and this worker's heartbeat is gone "
+        "(an unreachable Redis is not the worker's fault and passes)",
+    )
     check.set_defaults(handler=run_healthcheck_worker)
 
 
@@ -147,16 +157,29 @@ def run_worker(args: argparse.Namespace) -> int:
     return int(status or 0)
 
 
-async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
+async def _check(settings: Settings, worker_id: str | None, live: bool) -> tuple[bool, str]:
     from keel.heartbeats import read_heartbeats
     from keel.redis_conn import make_client, redis_where
 
     client = make_client(settings)
     try:
         match = worker_id or f"{socket.gethostname()}.*"
-        beats = await read_heartbeats(client, settings, match)
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return False, f"cannot read heartbeats from Redis at {redis_where(settings)}: {exc}"
+        # Bounded below the probe's own timeout (a hung Redis would hold the read for 10 s):
+        # a probe killed by its runner counts as a failure, and in live mode it must not.
+        beats = await asyncio.wait_for(
+            read_heartbeats(client, settings, match), timeout=HEARTBEAT_READ_TIMEOUT_S
+        )
+    except TimeoutError:
+        where = f"Redis at {redis_where(settings)}"
+        if live:
+            return True, f"liveness not judged: {where} did not answer in time"
+        return False, f"{where} did not answer within {HEARTBEAT_READ_TIMEOUT_S:g}s"
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy (or, live: unknown)
+        where = f"Redis at {redis_where(settings)}"
+        if live:
+            # Restarting the worker would not bring Redis back; readiness reports the outage.
+            return True, f"liveness not judged: cannot reach {where}: {exc}"
+        return False, f"cannot read heartbeats from {where}: {exc}"
     finally:
         await client.aclose()
     if not beats:
@@ -173,6 +196,6 @@ def run_healthcheck_worker(args: argparse.Namespace) -> int:
     if settings.redis.backend == "memory":
         print("healthy: REDIS_BACKEND=memory runs jobs in the API process")
         return 0
-    ok, detail = asyncio.run(_check(settings, args.worker_id))
+    ok, detail = asyncio.run(_check(settings, args.worker_id, args.live))
     print(f"{'healthy' if ok else 'unhealthy'}: {detail}")
     return 0 if ok else 1
