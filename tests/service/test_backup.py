@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from keel.auth.revocation import SESSIONS_RESET_KEY
 from keel.backup.aftercare import aftercare
 from keel.backup.create import PG_FILE, REDIS_FILE, create_backup
 from keel.backup.errors import BackupError, TargetError
@@ -164,34 +165,22 @@ def test_aftercare_requeues_running_jobs_and_resets_sessions(
     database = source["DB_DATABASE"]
     seed(pg_server, database, marker)
     settings = make_settings(source)
-    report = asyncio.run(aftercare(settings))
+    key = f"{settings.app.name}_revoked_tokens:{SESSIONS_RESET_KEY}"
+    cli = ["redis-cli", "-p", source["REDIS_PORT"]]
+    try:
+        report = asyncio.run(aftercare(settings))
+        mark = subprocess.run([*cli, "GET", key], capture_output=True, text=True, check=True)
+    finally:
+        # The mark is global to the store: later tests in this Redis must not see it.
+        subprocess.run([*cli, "DEL", key], capture_output=True, check=True)
     assert report.requeued_running == (1005,)
     assert report.enqueued == 3  # two queued + the one that was running
-    statuses = pg_server.psql(database, "SELECT status FROM jobs WHERE id = 1005").stdout.strip()
-    assert statuses == "queued"
+    status = pg_server.psql(database, "SELECT status FROM jobs WHERE id = 1005").stdout.strip()
+    assert status == "queued"
     assert report.sessions_reset_at is not None
-    redis = subprocess.run(
-        [
-            "redis-cli",
-            "-p",
-            source["REDIS_PORT"],
-            "GET",
-            f"{source['REDIS_KEY_PREFIX']}:auth:sessions-reset-at",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert int(redis) == report.sessions_reset_at
+    assert int(mark.stdout.strip()) == report.sessions_reset_at
     streams = subprocess.run(
-        [
-            "redis-cli",
-            "-p",
-            source["REDIS_PORT"],
-            "--scan",
-            "--pattern",
-            f"{source['REDIS_KEY_PREFIX']}:*",
-        ],
+        [*cli, "--scan", "--pattern", f"{source['REDIS_KEY_PREFIX']}:*"],
         capture_output=True,
         text=True,
         check=True,

@@ -11,7 +11,8 @@ after the schema is at head and before the workers start.
 - Sessions: the refresh-token and nonce claims and the revocations lived in Redis. A restore
   without Redis (or from Redis older than now) would let spent refresh tokens and logged-out
   tokens work again, so every token issued before the restore is refused from now on (the
-  ``sessions-reset-at`` mark, read by :mod:`keel.backup.sessions`); users log in again. API keys
+  ``sessions-reset-at`` mark in the ``revoked_tokens`` store, read by
+  :class:`keel.auth.revocation.Revocations`); users log in again. API keys
   keep working (their nonces only matter within the signature's few-minute clock window).
 """
 
@@ -56,9 +57,10 @@ class AftercareReport:
 
 
 async def aftercare(settings: Settings, *, reset_sessions: bool = True) -> AftercareReport:
-    from keel.backup.sessions import mark_sessions_reset
+    from keel.auth.revocation import SESSIONS_RESET_KEY
     from keel.db.engine import sqlalchemy_config
     from keel.domain.jobs.kinds import QUEUES
+    from keel.stores import build_store_registry
     from keel.tasks import jobs_task
     from keel.tasks.broker import build_broker
 
@@ -85,5 +87,12 @@ async def aftercare(settings: Settings, *, reset_sessions: bool = True) -> After
     reset_at = None
     if reset_sessions:
         reset_at = int(time.time())
-        await mark_sessions_reset(settings, reset_at)
+        # No expiry: it must outlive every token issued before it (the longest refresh TTL).
+        store = build_store_registry(settings).get("revoked_tokens")
+        try:
+            await store.set(SESSIONS_RESET_KEY, str(reset_at).encode())
+        finally:
+            client = getattr(store, "_redis", None)  # RedisStore keeps its client private
+            if client is not None:
+                await client.aclose()
     return AftercareReport(running, len(queued), reset_at)
