@@ -173,6 +173,10 @@ def _guarded(prefix: str, body: Callable[[], int]) -> int:
     except (BackupError, SopsError) as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the backup folder, a key file: name it, no traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"{prefix}: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted; nothing half-done is kept", file=sys.stderr)
         return 130

@@ -62,8 +62,16 @@ def run_text(call: Invocation, *, timeout: float = 120, stdin: bytes | None = No
     except subprocess.TimeoutExpired:
         raise BackupError(f"{Path(call.argv[0]).name} timed out after {timeout:.0f}s") from None
     if result.returncode != 0:
-        raise BackupError(f"{tool_name(call)} failed: {last_line(result.stderr)}")
+        raise BackupError(f"{tool_name(call)} failed: {last_line(result.stderr)}{_hint(call)}")
     return result.stdout.decode("utf-8", "replace")
+
+
+def _hint(call: Invocation) -> str:
+    """For a compose exec that found no container: say how to start the stack."""
+    if "exec-compose" in call.argv and "exec" in call.argv and call.env:
+        env = call.env.get("ENV", "ENV")
+        return f" (is the stack up? `make up ENV={env}`)"
+    return ""
 
 
 def tool_name(call: Invocation) -> str:
