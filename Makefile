@@ -53,6 +53,23 @@ secrets-init: venv ## new age key (outside the repo for dev/prod), .sops.yaml ru
 secrets-edit: venv ## edit secrets/ENV.yaml in EDITOR: validated, re-encrypted, temp file shredded
 	$(UV) run --frozen keel secrets edit $(ENV)
 
+# --- backups (docs/operations.md "Backups and restore") ---
+# STACK=compose: the ENV's Compose stack (dump tools run in its postgres/redis containers);
+# STACK=local: the PostgreSQL/Redis that configs/ENV + secrets name, with this host's tools.
+STACK ?= $(if $(filter local,$(ENV)),local,compose)
+BACKUP_DIR ?= backups/$(ENV)
+KEEP ?= 28
+FROM ?= latest
+.PHONY: backup restore backup-status
+backup: venv ## encrypted PostgreSQL + Redis backup of ENV into BACKUP_DIR, keep the newest KEEP
+	$(UV) run --frozen keel backup --env $(ENV) --stack $(STACK) --dir $(BACKUP_DIR) --keep $(KEEP)
+
+restore: venv ## verify, then restore FROM (folder|stamp|latest) into ENV; REPLACE=1 swaps a non-empty DB
+	$(UV) run --frozen keel restore $(FROM) --env $(ENV) --stack $(STACK) --dir $(BACKUP_DIR) $(if $(filter 1,$(REPLACE)),--replace,)
+
+backup-status: venv ## age of the newest backup of ENV; exit 1 when older than 7 h
+	$(UV) run --frozen keel backup status --env $(ENV) --dir $(BACKUP_DIR)
+
 # --- nix ---
 .PHONY: image image-gpu check-nix
 image: ## build the OCI image with Nix (nix build .#image) and docker load it as keel:latest

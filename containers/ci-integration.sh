@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 DOCKER=/usr/bin/docker
-PROJECTS=(keel-it keel-it-prod keel-it-dev)
+PROJECTS=(keel-it keel-it-prod keel-it-dev keel-it-backup)
 
 dump() {
   for project in "${PROJECTS[@]}"; do

@@ -116,8 +116,11 @@ class AuthenticationMiddleware(ASGIMiddleware):
             claims = jwt.verify(match.group(1), "access")
         except CredentialError as exc:
             self._refuse(request, exc.reason)
-        if await self.runtime.revocations.is_revoked(_revoked(request), claims.jti):
+        revocations, revoked = self.runtime.revocations, _revoked(request)
+        if await revocations.is_revoked(revoked, claims.jti):
             self._refuse(request, "token revoked")
+        if await revocations.issued_before_reset(revoked, claims.issued_at):
+            self._refuse(request, "token issued before the last restore")
         if not (claims.subject.isascii() and claims.subject.isdigit()):
             self._refuse(request, "subject is not a user id")
         return Principal(

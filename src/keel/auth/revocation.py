@@ -14,6 +14,10 @@ import time
 from litestar.stores.base import Store
 
 _MAX_ENTRIES = 50_000
+# Written by `keel restore` (keel.backup.aftercare): tokens issued before it are refused, since
+# the revocations and one-use claims they were checked against may not have been restored.
+SESSIONS_RESET_KEY = "sessions-reset-at"
+_RESET_CACHE_SECONDS = 5.0
 
 
 class Revocations:
@@ -22,6 +26,8 @@ class Revocations:
         # jti -> monotonic time until which "not revoked" holds
         self._clear: dict[str, float] = {}
         self._revoked: set[str] = set()
+        self._reset_at = 0
+        self._reset_read = float("-inf")
 
     async def is_revoked(self, store: Store, jti: str) -> bool:
         if jti in self._revoked:
@@ -37,6 +43,15 @@ class Revocations:
                 self._clear.clear()
             self._clear[jti] = now + self.cache_seconds
         return revoked
+
+    async def issued_before_reset(self, store: Store, issued_at: int) -> bool:
+        """The token predates the last restore (read from the store at most every 5 s)."""
+        now = time.monotonic()
+        if now - self._reset_read >= _RESET_CACHE_SECONDS:
+            raw = await store.get(SESSIONS_RESET_KEY)
+            self._reset_at = int(raw) if raw else 0
+            self._reset_read = now
+        return issued_at < self._reset_at
 
     async def revoke(self, store: Store, jti: str, ttl_seconds: int) -> None:
         await store.set(jti, b"1", expires_in=max(1, ttl_seconds))

@@ -8,7 +8,7 @@ Layers, lowest first; a module may import its own layer and the ones below:
    components, HTTP plumbing
 2. domain: the business rules (jobs lifecycle, users), GET /api/gpus, the models registry
 3. transport and schema history: Taskiq (broker, worker), Alembic migrations
-4. entry points: the app factory, the CLI and its commands
+4. entry points: the app factory, the CLI and its commands, operator verbs (backup)
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ LAYERS: dict[str, int] = {
     "keel.cli": 4,
     "keel.commands": 4,
     "keel.gpu.commands": 4,
+    # Operator verbs: backup/restore drive the database, Redis and the broker.
+    "keel.backup": 4,
 }
 NAMES = {0: "base", 1: "infra", 2: "domain", 3: "transport", 4: "entry"}
 

@@ -177,6 +177,8 @@ class SessionService:
 
     async def refresh(self, token: str, revoked: Store) -> TokenPair:
         claims = self.runtime.jwt.verify(token, "refresh")
+        if await self.runtime.revocations.issued_before_reset(revoked, claims.issued_at):
+            raise CredentialError("refresh token issued before the last restore")
         # One use per refresh token: the first caller marks it; a second use is refused.
         if not await add_if_absent(revoked, claims.jti, self._ttl(claims)):
             raise CredentialError("refresh token already used or revoked")

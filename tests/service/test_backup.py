@@ -1,0 +1,394 @@
+"""Backup and restore against a real PostgreSQL and Redis (the local, non-Docker path).
+
+Each fault a restore must refuse (truncated, flipped byte, wrong key, missing part, forged
+manifest, newer schema, non-empty target) is refused with one line naming the file, and the
+target database is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from keel.auth.revocation import SESSIONS_RESET_KEY
+from keel.backup.aftercare import aftercare
+from keel.backup.create import PG_FILE, REDIS_FILE, create_backup
+from keel.backup.errors import BackupError, TargetError
+from keel.backup.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from keel.backup.restore import Stack, restore_backup
+from keel.backup.stream import AGE_MAGIC, file_digest
+from keel.backup.tools import local_tools
+from keel.db.migrate import head_revision
+from keel.secrets.age_keys import Identities, generate
+from tests.service.conftest import KEEL, make_settings, new_pg_env, process_env
+from tests.service.servers import Postgres
+
+TABLES = ("users", "api_keys", "jobs", "alembic_versions")
+
+
+class Untouched(Stack):
+    """Records the calls; does not migrate or start anything (the test checks raw rows)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def prepare(self, log: object) -> None:
+        self.calls.append("prepare")
+
+    def stop_apps(self, log: object) -> None:
+        self.calls.append("stop_apps")
+
+    def finish(self, log: object, reset_sessions: bool) -> list[str]:
+        self.calls.append("finish")
+        return []
+
+
+def keypair() -> tuple[str, Identities]:
+    identity, recipient = generate()
+    found = Identities()
+    found.add_text(identity, "test key")
+    return recipient, found
+
+
+def seed(pg: Postgres, database: str, marker: str) -> None:
+    """Users, API keys, and jobs in every state; the marker sits in a payload and a name."""
+    rows = []
+    for i, status in enumerate(["succeeded", "succeeded", "failed", "queued", "queued", "running"]):
+        worker = "'w-dead.1'" if status == "running" else "NULL"
+        rows.append(
+            f"({1000 + i}, 'echo', 'default', '{{\"note\": \"{marker}\", \"i\": {i}}}', "
+            f"'{status}', {1 if status != 'queued' else 0}, 3, NULL, NULL, NULL, {worker}, "
+            "NULL, now(), NULL, NULL)"
+        )
+    pg.psql(
+        database,
+        "INSERT INTO users VALUES "
+        "(1, 'alice', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA', '[\"admin\"]', true, "
+        f"now(), now()), (2, '{marker}', 'x', '[]', true, now(), now());"
+        "INSERT INTO api_keys VALUES (1, 'kid1', 'reporting', 'ciphertext', '[]', true, now());"
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, result, "
+        "error, idempotency_key, worker_id, run_after, created_at, started_at, finished_at) "
+        "VALUES " + ", ".join(rows),
+    )
+
+
+def checksums(pg: Postgres, database: str) -> dict[str, str]:
+    return {
+        table: pg.psql(
+            database,
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), "
+            f"'') FROM {table} t",
+        ).stdout.strip()
+        for table in TABLES
+    }
+
+
+def relations(pg: Postgres, database: str) -> int:
+    return int(
+        pg.psql(
+            database,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public'",
+        ).stdout.strip()
+    )
+
+
+@pytest.fixture
+def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
+    env = {**new_pg_env(pg_server), **redis_env}
+    return env
+
+
+@pytest.fixture
+def marker() -> str:
+    return f"MARKER-{uuid.uuid4().hex}"
+
+
+def take_backup(env: dict[str, str], tmp_path: Path, recipient: str) -> Path:
+    tools = local_tools(make_settings(env))
+    return create_backup(
+        tools, env="local", directory=tmp_path / "b", recipients=[recipient]
+    ).folder
+
+
+def target_tools(pg_server: Postgres, source_env: dict[str, str], database: str) -> object:
+    return local_tools(make_settings({**source_env, "DB_DATABASE": database}))
+
+
+def test_backup_is_encrypted_complete_and_restores_row_for_row(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    before = checksums(pg_server, database)
+    recipient, identities = keypair()
+
+    folder = take_backup(source, tmp_path, recipient)
+
+    manifest = read_manifest(folder)
+    assert manifest.alembic_head == head_revision()
+    assert manifest.postgres_version.split(".")[0].isdigit()
+    assert manifest.redis_version
+    assert manifest.redis_version[0].isdigit()
+    assert manifest.recipients == [recipient]
+    assert sorted(p.file for p in manifest.parts) == sorted([PG_FILE, REDIS_FILE])
+    for part in manifest.parts:
+        data = (folder / part.file).read_bytes()
+        assert data.startswith(AGE_MAGIC), part.file
+        assert marker.encode() not in data, f"plaintext marker found in {part.file}"
+        assert (part.size, part.sha256) == file_digest(folder / part.file)
+        assert (folder / part.file).stat().st_mode & 0o077 == 0
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+    empty = pg_server.create_database(f"restored_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    report = restore_backup(
+        target_tools(pg_server, source, empty),
+        stack,
+        folder,
+        identities,  # type: ignore[arg-type]
+    )
+    assert stack.calls == ["prepare", "finish"]
+    assert report.replaced is None
+    assert checksums(pg_server, empty) == before
+
+
+def test_aftercare_requeues_running_jobs_and_resets_sessions(
+    pg_server: Postgres, source: dict[str, str], marker: str
+) -> None:
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    settings = make_settings(source)
+    key = f"{settings.app.name}_revoked_tokens:{SESSIONS_RESET_KEY}"
+    cli = ["redis-cli", "-p", source["REDIS_PORT"]]
+    try:
+        report = asyncio.run(aftercare(settings))
+        mark = subprocess.run([*cli, "GET", key], capture_output=True, text=True, check=True)
+    finally:
+        # The mark is global to the store: later tests in this Redis must not see it.
+        subprocess.run([*cli, "DEL", key], capture_output=True, check=True)
+    assert report.requeued_running == (1005,)
+    assert report.enqueued == 3  # two queued + the one that was running
+    status = pg_server.psql(database, "SELECT status FROM jobs WHERE id = 1005").stdout.strip()
+    assert status == "queued"
+    assert report.sessions_reset_at is not None
+    assert int(mark.stdout.strip()) == report.sessions_reset_at
+    streams = subprocess.run(
+        [*cli, "--scan", "--pattern", f"{source['REDIS_KEY_PREFIX']}:*"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert any("default" in key for key in streams), streams
+
+
+def test_replace_swaps_databases_and_keeps_the_old_one(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    before = checksums(pg_server, database)
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    pg_server.psql(database, "DELETE FROM jobs; UPDATE users SET username = username || '-changed'")
+
+    stack = Untouched()
+    report = restore_backup(
+        local_tools(make_settings(source)), stack, folder, identities, replace=True
+    )
+    assert stack.calls == ["prepare", "stop_apps", "finish"]
+    assert checksums(pg_server, database) == before
+    assert report.replaced is not None
+    kept = pg_server.psql(report.replaced, "SELECT count(*) FROM jobs").stdout.strip()
+    assert kept == "0"
+
+
+# --- faults: each refused with one line before the target is touched -------------------------
+
+
+@pytest.fixture
+def backup(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> tuple[Path, Identities, str]:
+    seed(pg_server, source["DB_DATABASE"], marker)
+    recipient, identities = keypair()
+    return take_backup(source, tmp_path, recipient), identities, recipient
+
+
+def _refused(
+    pg_server: Postgres, source: dict[str, str], folder: Path, identities: Identities
+) -> tuple[str, Untouched, str]:
+    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    with pytest.raises(BackupError) as caught:
+        restore_backup(
+            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
+            stack,
+            folder,
+            identities,
+        )
+    message = str(caught.value)
+    assert "\n" not in message
+    assert relations(pg_server, empty) == 0, "the target was touched"
+    return message, stack, empty
+
+
+def test_truncated_part_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    path = folder / PG_FILE
+    path.write_bytes(path.read_bytes()[:-100])
+    message, stack, _ = _refused(pg_server, source, folder, identities)
+    assert isinstance(stack, Untouched)
+    assert stack.calls == []
+    assert PG_FILE in message
+    assert "truncated" in message
+
+
+def test_flipped_byte_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    path = folder / PG_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    message, stack, _ = _refused(pg_server, source, folder, identities)
+    assert stack.calls == []
+    assert PG_FILE in message
+    assert "SHA-256" in message
+
+
+def test_flipped_byte_with_a_forged_manifest_fails_age_authentication(  # type: ignore[no-untyped-def]
+    pg_server, source, backup
+) -> None:
+    folder, identities, _ = backup
+    path = folder / PG_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    manifest = read_manifest(folder)
+    size, digest = file_digest(path)
+    parts = [
+        msgspec.structs.replace(p, size=size, sha256=digest) if p.file == PG_FILE else p
+        for p in manifest.parts
+    ]
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+    message, stack, _ = _refused(pg_server, source, folder, identities)
+    assert stack.calls == []
+    assert "age authentication failed" in message
+
+
+def test_wrong_key_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, _, _ = backup
+    _, other = keypair()
+    message, stack, _ = _refused(pg_server, source, folder, other)
+    assert stack.calls == []
+    assert "wrong key" in message
+    assert PG_FILE in message
+
+
+def test_missing_part_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    (folder / REDIS_FILE).unlink()
+    message, stack, _ = _refused(pg_server, source, folder, identities)
+    assert stack.calls == []
+    assert REDIS_FILE in message
+    assert "missing" in message
+
+
+def test_backup_of_a_newer_schema_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    manifest = read_manifest(folder)
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, msgspec.structs.replace(manifest, alembic_head="0099_future"))
+    message, stack, _ = _refused(pg_server, source, folder, identities)
+    assert stack.calls == []
+    assert "0099_future" in message
+    assert "newer release" in message
+
+
+def test_non_empty_target_is_refused_and_unchanged(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    database = source["DB_DATABASE"]
+    before = checksums(pg_server, database)
+    stack = Untouched()
+    with pytest.raises(TargetError) as caught:
+        restore_backup(local_tools(make_settings(source)), stack, folder, identities)
+    assert "not empty" in str(caught.value)
+    assert "--replace" in str(caught.value)
+    assert stack.calls == ["prepare"]
+    assert checksums(pg_server, database) == before
+
+
+def test_manifest_damage_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
+    folder, identities, _ = backup
+    text = (folder / MANIFEST_NAME).read_text()
+    (folder / MANIFEST_NAME).write_text(text[: len(text) // 2])
+    message, _, _ = _refused(pg_server, source, folder, identities)
+    assert MANIFEST_NAME in message
+
+
+def test_cli_backup_verify_and_refusal_are_one_line_each(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    seed(pg_server, source["DB_DATABASE"], marker)
+    recipient, _ = keypair()
+    identity_file = tmp_path / "key.txt"
+    env = process_env({**source, "REDIS_PASSWORD": ""})
+
+    def keel(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KEEL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    made = keel("backup", "--dir", str(tmp_path / "b"), "--recipient", recipient)
+    assert made.returncode == 0, made.stderr
+    folder = Path(made.stdout.strip())
+    assert (
+        keel(
+            "backup", "verify", "--dir", str(tmp_path / "b"), "latest", "--checksums-only"
+        ).returncode
+        == 0
+    )
+    status = keel("backup", "status", "--dir", str(tmp_path / "b"), "--json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["latest"] == folder.name
+    identity_file.write_text(generate()[0] + "\n")
+    wrong = keel("restore", str(folder), "--identity", str(identity_file))
+    assert wrong.returncode == 1
+    errors = [line for line in wrong.stderr.splitlines() if line.startswith("keel restore: error:")]
+    assert len(errors) == 1, wrong.stderr
+    assert "wrong key" in errors[0]
+    assert "Traceback" not in wrong.stderr
+    missing = keel("restore", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1
+
+
+def test_manifest_round_trips() -> None:
+    assert (
+        msgspec.json.decode(
+            msgspec.json.encode(
+                Manifest(
+                    format="keel-backup/1",
+                    created_at="2026-12-01T00:00:00Z",
+                    env="test",
+                    source="x",
+                    keel_version="0",
+                    alembic_head=None,
+                    postgres_version="15",
+                    redis_version=None,
+                    recipients=[],
+                    parts=[],
+                    duration_s=0.0,
+                )
+            ),
+            type=Manifest,
+        ).env
+        == "test"
+    )
