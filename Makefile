@@ -90,3 +90,9 @@ images-offline: ## build base, python, postgres, redis, nginx images from Debian
 test-integration: venv ## the real Compose stack (test overlay, prod and GPU overlays) end to end
 	containers/build.sh all
 	$(UV) run --frozen pytest -m integration tests/integration -p no:cacheprovider $(PYTEST_ARGS)
+
+# --- swarm (docs/cluster.md) ---
+STACK_ARGS := $(ENV) $(if $(filter 1,$(GPU)),--gpu)
+.PHONY: stack
+stack: venv ## render the Docker Swarm stack for ENV (GPU=1 adds the GPU worker) to .stack/ENV/stack.yaml
+	$(UV) run --frozen keel stack render $(STACK_ARGS)

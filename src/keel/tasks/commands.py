@@ -58,6 +58,11 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV)")
     check.add_argument("--worker-id", help="this exact worker (default: any on this host)")
+    check.add_argument(
+        "--ready-once",
+        action="store_true",
+        help="once healthy in this container, Redis being unreachable no longer counts (Swarm)",
+    )
     check.set_defaults(handler=run_healthcheck_worker)
 
 
@@ -132,7 +137,9 @@ def run_worker(args: argparse.Namespace) -> int:
     return int(status or 0)
 
 
-async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
+async def _check(
+    settings: Settings, worker_id: str | None, *, tolerate_outage: bool = False
+) -> tuple[bool, str]:
     from keel.redis_conn import make_client, redis_where
     from keel.tasks.heartbeat import read_heartbeats
 
@@ -141,7 +148,11 @@ async def _check(settings: Settings, worker_id: str | None) -> tuple[bool, str]:
         match = worker_id or f"{socket.gethostname()}.*"
         beats = await read_heartbeats(client, settings, match)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return False, f"cannot read heartbeats from Redis at {redis_where(settings)}: {exc}"
+        where = f"cannot read heartbeats from Redis at {redis_where(settings)}: {exc}"
+        if tolerate_outage:
+            # Healthy before: the outage is Redis's, restarting this worker would not help.
+            return True, f"{where} (was healthy: liveness only)"
+        return False, where
     finally:
         await client.aclose()
     if not beats:
@@ -158,6 +169,11 @@ def run_healthcheck_worker(args: argparse.Namespace) -> int:
     if settings.redis.backend == "memory":
         print("healthy: REDIS_BACKEND=memory runs jobs in the API process")
         return 0
-    ok, detail = asyncio.run(_check(settings, args.worker_id))
+    from keel.health_probe import mark_ready, was_ready
+
+    ready_before = args.ready_once and was_ready("worker")
+    ok, detail = asyncio.run(_check(settings, args.worker_id, tolerate_outage=ready_before))
+    if ok and args.ready_once and not ready_before:
+        mark_ready("worker")
     print(f"{'healthy' if ok else 'unhealthy'}: {detail}")
     return 0 if ok else 1
