@@ -96,3 +96,17 @@ STACK_ARGS := $(ENV) $(if $(filter 1,$(GPU)),--gpu)
 .PHONY: stack
 stack: venv ## render the Docker Swarm stack for ENV (GPU=1 adds the GPU worker) to .stack/ENV/stack.yaml
 	$(UV) run --frozen keel stack render $(STACK_ARGS)
+
+# A three-node swarm on this machine (network namespaces + one dockerd each; needs root).
+.PHONY: cluster-up cluster-down push
+cluster-up: ## start the local three-node test swarm (containers/swarm/cluster.sh) and its registry
+	containers/swarm/cluster.sh up
+	containers/build.sh registry
+	containers/swarm/images.sh registry
+
+cluster-down: ## remove the local test swarm completely (daemons, namespaces, data)
+	containers/swarm/cluster.sh down
+
+push: ## build the images and push them to the cluster registry (REGISTRY=host:port; refs on stdout)
+	containers/build.sh all
+	containers/swarm/images.sh push $${KEEL_IMAGE:-keel:latest} keel-offline/postgres:15 keel-offline/redis:7 keel-offline/nginx:1.22
