@@ -110,3 +110,10 @@ cluster-down: ## remove the local test swarm completely (daemons, namespaces, da
 push: ## build the images and push them to the cluster registry (REGISTRY=host:port; refs on stdout)
 	containers/build.sh all
 	containers/swarm/images.sh push $${KEEL_IMAGE:-keel:latest} keel-offline/postgres:15 keel-offline/redis:7 keel-offline/nginx:1.22
+
+.PHONY: deploy undeploy
+deploy: venv ## push images, run migrations, deploy ENV to the swarm (DOCKER_HOST: a manager), wait until healthy
+	containers/swarm/deploy.sh deploy $(STACK_ARGS)
+
+undeploy: venv ## remove ENV's stack, its migrate job, secrets and configs from the swarm (volumes stay)
+	containers/swarm/deploy.sh undeploy $(ENV)

@@ -13,7 +13,9 @@
 #   start N     start node N's dockerd again (it rejoins with its old identity)
 #   host N      print node N's DOCKER_HOST (unix socket)
 #   addr N      print node N's address on the cluster network
-#   exec N CMD  run CMD in node N's network namespace (e.g. wrk against the proxy)
+#   exec N CMD  run CMD in node N's network namespace
+#   client CMD  run CMD on the cluster's client host (the switch namespace, 198.51.100.254):
+#               e.g. wrk or curl against the proxy on http://198.51.100.1:8080
 # Env: KSW_NODES (3), KSW_HEARTBEAT (swarm dispatcher heartbeat, 2s), KSW_STATE
 #      (/var/lib/keel-swarm), KSW_RUN (/run/ksw: short, unix socket paths are limited).
 # Node 1 is the manager and holds the labels keel.db, keel.redis, keel.edge, keel.registry
@@ -55,6 +57,8 @@ make_switch() {
   ip -n "$SWITCH" link set lo up
   ip -n "$SWITCH" link add br0 type bridge
   ip -n "$SWITCH" link set br0 up
+  # The switch doubles as the cluster's client LAN host (load generators, curl): .254.
+  ip -n "$SWITCH" addr add "$NET.254/24" dev br0
 }
 
 make_node_net() {
@@ -95,6 +99,7 @@ start_daemon() {
   if daemon_up "$n"; then return; fi
   write_daemon_json "$n"
   mkdir -p "$RUN/cg$n" "$RUN/e$n"
+  # No DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: with it set a node never pulls a missing image.
   # ip netns exec would remount /sys without the cgroup hierarchy ("Devices cgroup isn't
   # mounted"): enter the netns, take a private mount + UTS namespace, bring the cgroup mounts
   # along under a fresh sysfs. The mount namespace keeps the node's overlay mounts out of the
@@ -103,7 +108,7 @@ start_daemon() {
     hostname $name
     mount --rbind /sys/fs/cgroup $RUN/cg$n && mount -t sysfs sysfs /sys \
       && mount --move $RUN/cg$n /sys/fs/cgroup || exit 1
-    exec env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 $DOCKERD --config-file $dir/daemon.json \
+    exec $DOCKERD --config-file $dir/daemon.json \
       --data-root $dir/root --exec-root $RUN/e$n --pidfile $RUN/$n.pid -H $(sock "$n") \
       --containerd-namespace $name --containerd-plugins-namespace ${name}p \
       --cgroup-parent /$name --storage-driver overlay2 \
@@ -235,5 +240,6 @@ case "$ACTION" in
   host) echo "$(sock "${2:-1}")" ;;
   addr) addr "${2:-1}" ;;
   exec) [ -n "${2:-}" ] || die "exec needs a node number"; n="$2"; shift 2; exec nsenter --net="/run/netns/$(ns "$n")" "$@" ;;
-  *) die "unknown action $ACTION (up down status kill start host addr exec)" ;;
+  client) shift; exec nsenter --net="/run/netns/$SWITCH" "$@" ;;
+  *) die "unknown action $ACTION (up down status kill start host addr exec client)" ;;
 esac

@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
     )
     render_parser.set_defaults(handler=run_render)
 
+    from keel.stack import deploy
+
+    deploy.register(actions, common)
+
 
 def stack_dir(root: Path, env: str) -> Path:
     return root.resolve() / ".stack" / env
