@@ -118,3 +118,30 @@ k8s-render: ## print the Kubernetes manifests of deploy/k8s/overlays/OVERLAY (de
 
 test-k8s: venv ## render every overlay, validate against the k8s 1.30 and 1.37 schemas, invariants
 	$(UV) run --frozen pytest tests/unit/k8s -q
+
+# --- swarm (docs/cluster.md) ---
+STACK_ARGS := $(ENV) $(if $(filter 1,$(GPU)),--gpu)
+.PHONY: stack
+stack: venv ## render the Docker Swarm stack for ENV (GPU=1 adds the GPU worker) to .stack/ENV/stack.yaml
+	$(UV) run --frozen keel stack render $(STACK_ARGS)
+
+# A three-node swarm on this machine (network namespaces + one dockerd each; needs root).
+.PHONY: cluster-up cluster-down push
+cluster-up: ## start the local three-node test swarm (containers/swarm/cluster.sh) and its registry
+	containers/swarm/cluster.sh up
+	containers/build.sh registry
+	containers/swarm/images.sh registry
+
+cluster-down: ## remove the local test swarm completely (daemons, namespaces, data)
+	containers/swarm/cluster.sh down
+
+push: ## build the images and push them to the cluster registry (REGISTRY=host:port; refs on stdout)
+	containers/build.sh all
+	containers/swarm/images.sh push $${KEEL_IMAGE:-keel:latest} keel-offline/postgres:15 keel-offline/redis:7 keel-offline/nginx:1.22
+
+.PHONY: deploy undeploy
+deploy: venv ## push images, run migrations, deploy ENV to the swarm (DOCKER_HOST: a manager), wait until healthy
+	containers/swarm/deploy.sh deploy $(STACK_ARGS)
+
+undeploy: venv ## remove ENV's stack, its migrate job, secrets and configs from the swarm (volumes stay)
+	containers/swarm/deploy.sh undeploy $(ENV)

@@ -9,6 +9,7 @@
 #   postgres  PostgreSQL 15 (official env contract)         -> .../postgres:15
 #   redis     Redis 7 (password from a file)                -> .../redis:7
 #   nginx     nginx, unprivileged on 8080                   -> .../nginx:1.22
+#   registry  image registry (docker-registry), for Swarm   -> .../registry:2
 #   offline   all of the above
 #   app       the Containerfile image                       -> $KEEL_IMAGE (keel:latest)
 #   all       offline + app
@@ -117,6 +118,7 @@ for target in "$@"; do
     postgres) build_base; build_dir postgres "$PREFIX/postgres:15" ;;
     redis) build_base; build_dir redis "$PREFIX/redis:7" ;;
     nginx) build_base; build_dir nginx "$PREFIX/nginx:1.22" ;;
+    registry) build_base; build_dir registry "$PREFIX/registry:2" ;;
     offline)
       build_python
       build_dir postgres "$PREFIX/postgres:15"
@@ -125,6 +127,6 @@ for target in "$@"; do
       ;;
     app) build_app ;;
     all) "$0" offline; build_app ;;
-    *) echo "build.sh: unknown target $target (base python postgres redis nginx offline app all)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown target $target (base python postgres redis nginx registry offline app all)" >&2; exit 2 ;;
   esac
 done

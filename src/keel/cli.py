@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "keel.domain.users.commands",
     "keel.commands.credentials_cmd",
     "keel.backup.commands",
+    "keel.stack.commands",
 ]
 
 # The modules a command needs, by its name. A known command imports only these, so
@@ -43,6 +44,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "backup": ("keel.backup.commands",),
     "restore": ("keel.backup.commands",),
     "after-restore": ("keel.backup.commands",),
+    "stack": ("keel.stack.commands",),
 }
 
 

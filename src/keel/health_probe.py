@@ -33,3 +33,25 @@ def summarise(body: str) -> str:
         return body
     failing = document.get("failing") if isinstance(document, dict) else None
     return f"failing: {', '.join(failing)}" if failing else body
+
+
+# `keel healthcheck ... --ready-once` (Swarm, which kills unhealthy tasks): readiness until it
+# passed once in this container, then liveness only, so a DB or Redis outage does not get every
+# task killed. The marker lives on the container's own /tmp (a tmpfs mount on Swarm): a new task
+# starts unmarked and is gated on readiness again.
+READY_MARKER_DIR = "/tmp"  # noqa: S108 - the container's private tmpfs
+
+
+def ready_marker(target: str, directory: str | None = None) -> str:
+    return f"{directory or READY_MARKER_DIR}/keel-ready-once-{target}"
+
+
+def was_ready(target: str, directory: str | None = None) -> bool:
+    import os.path
+
+    return os.path.exists(ready_marker(target, directory))
+
+
+def mark_ready(target: str, directory: str | None = None) -> None:
+    with open(ready_marker(target, directory), "a", encoding="utf-8"):
+        pass

@@ -9,7 +9,7 @@ from typing import Any
 
 from keel.config import ENVIRONMENTS, load
 from keel.config.show import render_table
-from keel.health_probe import probe, summarise
+from keel.health_probe import mark_ready, probe, summarise, was_ready
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     api.add_argument("--url", help="full URL (default: http://127.0.0.1:$HTTP_PORT/health/ready)")
     api.add_argument("--live", action="store_true", help="check /health/live instead of ready")
     api.add_argument("--timeout", type=float, default=3.0)
+    api.add_argument(
+        "--ready-once",
+        action="store_true",
+        help="readiness until it passed once in this container, then liveness (Swarm)",
+    )
     api.set_defaults(handler=run_healthcheck_api)
 
 
@@ -68,10 +73,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_healthcheck_api(args: argparse.Namespace) -> int:
     url = args.url
+    live = args.live or (args.ready_once and was_ready("api"))
     if url is None:
         # Only the port matters here; avoid a full settings load (and secrets) per probe.
         port = os.environ.get("HTTP_PORT", "8000")
-        url = f"http://127.0.0.1:{port}/health/{'live' if args.live else 'ready'}"
+        url = f"http://127.0.0.1:{port}/health/{'live' if live else 'ready'}"
     ok, detail = probe(url, timeout=args.timeout)
+    if ok and args.ready_once and not live:
+        mark_ready("api")
     print(f"{'healthy' if ok else 'unhealthy'}: {url}: {summarise(detail) if not ok else 'ok'}")
     return 0 if ok else 1

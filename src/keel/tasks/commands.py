@@ -75,6 +75,11 @@ def register(subparsers: Any) -> None:
         help="liveness: fail only when Redis answers and this worker's heartbeat is gone "
         "(an unreachable Redis is not the worker's fault and passes)",
     )
+    check.add_argument(
+        "--ready-once",
+        action="store_true",
+        help="once healthy in this container, Redis being unreachable no longer counts (Swarm)",
+    )
     check.set_defaults(handler=run_healthcheck_worker)
 
 
@@ -158,6 +163,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 async def _check(settings: Settings, worker_id: str | None, live: bool) -> tuple[bool, str]:
+    """Readiness (``live=False``): Redis answers and this worker's heartbeat is fresh. Liveness
+    (``live=True``, also after a ``--ready-once`` container has been ready): only a missing
+    heartbeat on an answering Redis fails; an outage is Redis's and restarts nothing."""
     from keel.heartbeats import read_heartbeats
     from keel.redis_conn import make_client, redis_where
 
@@ -196,6 +204,12 @@ def run_healthcheck_worker(args: argparse.Namespace) -> int:
     if settings.redis.backend == "memory":
         print("healthy: REDIS_BACKEND=memory runs jobs in the API process")
         return 0
-    ok, detail = asyncio.run(_check(settings, args.worker_id, args.live))
+    from keel.health_probe import mark_ready, was_ready
+
+    # --ready-once (Swarm): readiness until it passed once in this container, then liveness.
+    ready_before = args.ready_once and was_ready("worker")
+    ok, detail = asyncio.run(_check(settings, args.worker_id, args.live or ready_before))
+    if ok and args.ready_once and not ready_before:
+        mark_ready("worker")
     print(f"{'healthy' if ok else 'unhealthy'}: {detail}")
     return 0 if ok else 1

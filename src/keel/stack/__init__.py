@@ -1,0 +1,4 @@
+"""Docker Swarm: render a stack from the Compose files, deploy it, wait for it.
+
+See docs/cluster.md.
+"""
