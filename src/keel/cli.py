@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "keel.tasks.commands",
     "keel.domain.users.commands",
     "keel.commands.credentials_cmd",
+    "keel.doctor.commands",
 ]
 
 # The modules a command needs, by its name. A known command imports only these, so
@@ -39,6 +40,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "users": ("keel.domain.users.commands",),
     "apikeys": ("keel.domain.users.commands",),
     "credentials": ("keel.commands.credentials_cmd",),
+    "doctor": ("keel.doctor.commands",),
 }
 
 
