@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "keel.commands.credentials_cmd",
     "keel.backup.commands",
     "keel.stack.commands",
+    "keel.doctor.commands",
 ]
 
 # The modules a command needs, by its name. A known command imports only these, so
@@ -45,6 +46,7 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "restore": ("keel.backup.commands",),
     "after-restore": ("keel.backup.commands",),
     "stack": ("keel.stack.commands",),
+    "doctor": ("keel.doctor.commands",),
 }
 
 

@@ -252,7 +252,9 @@ def load_with_sources(
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
     secrets_reader: SecretsReader | None = None,
+    check_guards: bool = True,
 ) -> LoadedConfig:
+    """``check_guards=False`` skips ranges and prod refusals (``keel doctor`` reports them)."""
     environ = os.environ if environ is None else environ
     root = (root or config_root(environ)).resolve()
     app_env = resolve_env(env, environ, root)
@@ -276,7 +278,7 @@ def load_with_sources(
         secret_values=SecretValues(v for v in collector.secret_values if v),
         **{name: SECTIONS[name](**values) for name, values in sections.items()},  # type: ignore[arg-type]
     )
-    guard_problems = environment_guards(settings, sources)
+    guard_problems = environment_guards(settings, sources) if check_guards else []
     if guard_problems:
         raise ConfigError(guard_problems, header=f"configuration refused for APP_ENV={app_env}")
     return LoadedConfig(settings=settings, sources=sources)

@@ -8,7 +8,7 @@ Layers, lowest first; a module may import its own layer and the ones below:
    components, HTTP plumbing
 2. domain: the business rules (jobs lifecycle, users), GET /api/gpus, the models registry
 3. transport and schema history: Taskiq (broker, worker), Alembic migrations
-4. entry points: the app factory, the CLI and its commands, operator verbs (backup)
+4. entry points: the app factory, the CLI and its commands, operator verbs (backup, doctor)
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "keel.gpu.commands": 4,
     # Operator verbs: backup/restore drive the database, Redis and the broker.
     "keel.backup": 4,
+    "keel.doctor": 4,
 }
 NAMES = {0: "base", 1: "infra", 2: "domain", 3: "transport", 4: "entry"}
 

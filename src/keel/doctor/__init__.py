@@ -1,0 +1,1 @@
+"""``keel doctor``: executable troubleshooting checks (see :mod:`keel.doctor.registry`)."""
