@@ -26,9 +26,11 @@ from keel import __version__
 from keel import middleware as request_context
 from keel.components import Component, build_components
 from keel.config import Settings, load
+from keel.error_digest import unhandled_errors
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, flush_access_log, redact
+from keel.request_body import SafeJsonRequest
 from keel.server import report_startup_failure
 from keel.stores import build_store_registry
 
@@ -39,7 +41,7 @@ STARTUP_FAILED_EXIT = 3
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
+    unhandled_errors.record(exc, f"{request.method} {request.url.path}")
     body: dict[str, Any] = {
         "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
         "detail": "Internal Server Error",
@@ -133,6 +135,7 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         else None,
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
+        request_class=SafeJsonRequest,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         debug=settings.app.debug,
         logging_config=None,
