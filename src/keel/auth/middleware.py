@@ -27,7 +27,7 @@ from loguru import logger
 
 from keel.auth.atomic import peek_and_add
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
-from keel.auth.principal import Principal
+from keel.auth.principal import Principal, parse_id
 from keel.auth.signatures import (
     SCHEME,
     ApiKeyRecord,
@@ -119,11 +119,12 @@ class AuthenticationMiddleware(ASGIMiddleware):
             self._refuse(request, exc.reason)
         if await self.runtime.revocations.is_revoked(_revoked(request), claims.jti):
             self._refuse(request, "token revoked")
-        if not (claims.subject.isascii() and claims.subject.isdigit()):
+        user_id = parse_id(claims.subject)
+        if user_id is None:
             self._refuse(request, "subject is not a user id")
         return Principal(
             kind="user",
-            id=int(claims.subject),
+            id=user_id,
             name=claims.name,
             roles=frozenset(claims.roles),
             token_jti=claims.jti,

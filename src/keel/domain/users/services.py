@@ -21,6 +21,7 @@ from keel.auth.atomic import add_if_absent
 from keel.auth.crypto import SecretCipher
 from keel.auth.errors import CredentialError
 from keel.auth.jwt import TokenClaims
+from keel.auth.principal import parse_id
 from keel.auth.runtime import AuthRuntime
 from keel.domain.users.models import ApiKey, User
 from keel.domain.users.passwords import hash_password, needs_rehash, verify_password
@@ -180,11 +181,8 @@ class SessionService:
         # One use per refresh token: the first caller marks it; a second use is refused.
         if not await add_if_absent(revoked, claims.jti, self._ttl(claims)):
             raise CredentialError("refresh token already used or revoked")
-        user = (
-            await self.users.get_active(int(claims.subject))
-            if claims.subject.isascii() and claims.subject.isdigit()
-            else None
-        )
+        user_id = parse_id(claims.subject)
+        user = await self.users.get_active(user_id) if user_id is not None else None
         if user is None:
             raise CredentialError("user missing or inactive")
         return self._pair(user)
