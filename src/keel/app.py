@@ -29,7 +29,7 @@ from keel.config import Settings, load
 from keel.error_digest import unhandled_errors
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
-from keel.logging import configure_logging, flush_access_log, redact
+from keel.logging import configure_logging, escape_controls, flush_access_log, redact
 from keel.request_body import SafeJsonRequest
 from keel.server import report_startup_failure
 from keel.stores import build_store_registry
@@ -41,7 +41,7 @@ STARTUP_FAILED_EXIT = 3
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    unhandled_errors.record(exc, f"{request.method} {request.url.path}")
+    unhandled_errors.record(exc, f"{request.method} {escape_controls(request.url.path)}")
     body: dict[str, Any] = {
         "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
         "detail": "Internal Server Error",

@@ -36,6 +36,7 @@ from keel.auth.signatures import (
     has_signature_headers,
     presented_key_id,
 )
+from keel.logging import escape_controls
 
 if TYPE_CHECKING:
     from litestar.datastructures import State
@@ -101,7 +102,10 @@ class AuthenticationMiddleware(ASGIMiddleware):
     ) -> NoReturn:
         client = request.client.host if request.client else "-"
         logger.bind(auth_failure=reason, client=client).info(
-            "authentication refused on {} {}: {}", request.method, request.url.path, reason
+            "authentication refused on {} {}: {}",
+            request.method,
+            escape_controls(request.url.path),
+            reason,
         )
         raise unauthorized(scheme)
 
