@@ -130,7 +130,8 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         ),
         stores=build_store_registry(settings),
         cors_config=cors,
-        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts)
+        # Probes (kubelet, Docker, a load balancer) send the pod or container address as Host.
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts, exclude=["^/health/"])
         if http.allowed_hosts != ["*"]
         else None,
         openapi_config=openapi,

@@ -6,7 +6,7 @@ import functools
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -22,16 +22,33 @@ class FieldSpec:
     type: Any
     secret: bool
     default: Any
+    # The declared type with its constraints (``Annotated[int, msgspec.Meta(ge=1)]``); the
+    # loader converts to ``type`` and then checks against this, in the same pass.
+    checked_type: Any = None
 
     @property
     def is_list(self) -> bool:
         return get_origin(self.type) is list
 
     def describe_type(self) -> str:
-        return describe(self.type)
+        return describe(self.checked_type if self.checked_type is not None else self.type)
+
+
+def _bounds(meta: msgspec.Meta) -> str:
+    parts = []
+    if meta.ge is not None and meta.le is not None:
+        return f"{meta.ge:g}..{meta.le:g}"
+    for bound, sign in ((meta.ge, ">="), (meta.gt, ">"), (meta.le, "<="), (meta.lt, "<")):
+        if bound is not None:
+            parts.append(f"{sign} {bound:g}")
+    return " and ".join(parts)
 
 
 def describe(tp: Any) -> str:
+    if get_origin(tp) is Annotated:
+        base, *extras = get_args(tp)
+        bounds = [_bounds(m) for m in extras if isinstance(m, msgspec.Meta) and _bounds(m)]
+        return f"{describe(base)} in {', '.join(bounds)}" if bounds else describe(base)
     if tp is bool:
         return "true or false"
     if tp is int:
@@ -55,9 +72,10 @@ def field_specs() -> dict[str, FieldSpec]:
     """Every setting by its env name. Names are unique across sections (a unit test holds it)."""
     specs: dict[str, FieldSpec] = {}
     for section, struct in SECTIONS.items():
-        hints = typing.get_type_hints(struct)
+        hints = typing.get_type_hints(struct, include_extras=True)
         for info in msgspec.structs.fields(struct):
-            tp = hints[info.name]
+            checked = hints[info.name]
+            tp = get_args(checked)[0] if get_origin(checked) is Annotated else checked
             default = info.default
             if default is msgspec.NODEFAULT and info.default_factory is not msgspec.NODEFAULT:
                 default = info.default_factory()
@@ -68,5 +86,6 @@ def field_specs() -> dict[str, FieldSpec]:
                 type=tp,
                 secret=tp is SecretStr,
                 default=default,
+                checked_type=checked if checked is not tp else None,
             )
     return specs

@@ -115,6 +115,14 @@ def _read_file_value(path_text: str, root: Path) -> str:
 
 
 def _convert(spec: FieldSpec, raw: Any) -> Any:
+    """The field's type, then its declared constraints (ranges), as one check."""
+    value = _convert_type(spec, raw)
+    if spec.checked_type is not None:
+        msgspec.convert(value, spec.checked_type)  # ValidationError when out of range
+    return value
+
+
+def _convert_type(spec: FieldSpec, raw: Any) -> Any:
     """Turn a raw value (str from env files, any scalar from YAML) into the field's type."""
     tp = spec.type
     if spec.is_list:
