@@ -45,12 +45,16 @@ return {n, ttl, added}
 _scripts: dict[tuple[int, str], tuple[object, Any]] = {}
 
 
-def _script(store: RedisStore, source: str) -> Any:
+def registered_script(store: RedisStore, source: str) -> Any:
+    """``source`` registered on the store's client (sent once, then called by its SHA)."""
     client = store._redis
     entry = _scripts.get((id(client), source))
     if entry is None:
         entry = _scripts[(id(client), source)] = (client, client.register_script(source))
     return entry[1]
+
+
+_script = registered_script
 
 
 # One lock per in-memory store (stores live as long as the app; the store is kept with its lock

@@ -25,7 +25,6 @@ from litestar.middleware import ASGIMiddleware
 from litestar.middleware._internal.exceptions.middleware import get_exception_handler
 from loguru import logger
 
-from keel.auth.atomic import peek_and_add
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
 from keel.auth.principal import Principal, parse_id
 from keel.auth.signatures import (
@@ -100,7 +99,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
     def _refuse(
         self, request: Request[Any, Any, Any], reason: str, scheme: str = "Bearer"
     ) -> NoReturn:
-        client = request.client.host if request.client else "-"
+        client = self.runtime.client_address.of_scope(request.scope)
         logger.bind(auth_failure=reason, client=client).info(
             "authentication refused on {} {}: {}",
             request.method,
@@ -138,28 +137,28 @@ class AuthenticationMiddleware(ASGIMiddleware):
     async def _signature(self, request: Request[Any, Any, Any]) -> Principal:
         """Verify a signed request.
 
-        Throttling without an extra round trip: a valid signature peeks at the key's failure
-        counter in the same Redis pipeline that remembers its nonce; a bad one counts a failure.
-        Once a key id is over its limit every request with it gets 429, valid or not, so an
-        attacker cannot tell from the answers whether a guess was right.
+        Throttling without an extra round trip: a valid signature peeks at this client's
+        failures with the key id (and the key's total) in the same Redis script that remembers
+        its nonce; a bad one counts a failure for (key id, client). A client over its limit
+        gets 429 for every request with that key id, valid or not, so it cannot tell from the
+        answers whether a guess was right; other clients of the key are not affected
+        (keel.auth.throttle).
         """
         runtime = self.runtime
-        limiter = runtime.signature_failures
+        throttle = runtime.signature_throttle
         limits = _store(request, "rate_limit")
         nonces = _store(request, "nonces")
         key_id = presented_key_id(request.headers)
+        client = runtime.client_address.of_scope(request.scope)
         state = request.app.state
 
         async def lookup(wanted: str) -> ApiKeyRecord | None:
             return await self.api_keys.find(state, wanted)
 
         async def remember(nonce_key: str, ttl: int) -> bool:
-            count, reset_in, added = await peek_and_add(
-                limits, limiter.key(str(key_id)), nonces, nonce_key, ttl
+            return await throttle.peek_and_add(
+                limits, str(key_id), client, nonces=nonces, nonce_key=nonce_key, ttl=ttl
             )
-            if count >= limiter.limit:
-                raise ThrottledError(reset_in)
-            return added
 
         verifier = SignatureVerifier(
             window_seconds=runtime.settings.signature_window_seconds,
@@ -185,7 +184,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         except CredentialError as exc:
             if key_id is not None:
                 try:
-                    await limiter.failed(limits, key_id)
+                    await throttle.failed(limits, key_id, client)
                 except ThrottledError as throttled:
                     raise too_many(throttled.retry_after) from None
             self._refuse(request, exc.reason, SCHEME)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from keel.client_address import parse_networks
 from keel.config.fields import field_specs
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
             problems.append(
                 f"{_where(sources, name)}: {name}: expected {low:g}..{high:g}, got {value!r}"
             )
+    _, proxy_problems = parse_networks(settings.http.trusted_proxies)
+    problems.extend(
+        f"{_where(sources, 'TRUSTED_PROXIES')}: TRUSTED_PROXIES: {p}" for p in proxy_problems
+    )
     if settings.app.env != "prod":
         return problems
 

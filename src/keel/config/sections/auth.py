@@ -67,19 +67,45 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     api_key_cache_seconds: Annotated[float, Meta(ge=0, le=3600)] = msgspec.field(
         default=10.0, name="API_KEY_CACHE_SECONDS"
     )
-    # --- Rate limits ------------------------------------------------------------------------
+    # --- Rate limits (keel.auth.throttle) ---------------------------------------------------
+    # Login requests per client address (TRUSTED_PROXIES decides what the address is).
     login_per_ip_per_minute: Annotated[int, Meta(ge=1, le=1_000_000)] = msgspec.field(
         default=20, name="AUTH_LOGIN_PER_IP_PER_MINUTE"
     )
+    # Login attempts per (username, client) until a success: that client then gets 429 for
+    # the rest of the window. Other clients are not affected.
     login_failures_per_user: Annotated[int, Meta(ge=1, le=10_000)] = msgspec.field(
         default=5, name="AUTH_LOGIN_FAILURES_PER_USER"
     )
     login_failure_window_seconds: Annotated[int, Meta(ge=1, le=86400)] = msgspec.field(
         default=900, name="AUTH_LOGIN_FAILURE_WINDOW_SECONDS"
     )
+    # Attempts per username from all clients before it is slowed (never locked): one attempt
+    # per backoff interval, doubling from 1 s up to AUTH_LOGIN_BACKOFF_MAX_SECONDS.
+    login_attempts_per_account: Annotated[int, Meta(ge=1, le=1_000_000)] = msgspec.field(
+        default=20, name="AUTH_LOGIN_ATTEMPTS_PER_ACCOUNT"
+    )
+    login_backoff_max_seconds: Annotated[int, Meta(ge=1, le=3600)] = msgspec.field(
+        default=30, name="AUTH_LOGIN_BACKOFF_MAX_SECONDS"
+    )
+    # Bad signatures per (key id, client): that client gets 429 for the window.
     signature_failures_per_key: Annotated[int, Meta(ge=1, le=1_000_000)] = msgspec.field(
         default=20, name="AUTH_SIGNATURE_FAILURES_PER_KEY"
     )
+    # Bad signatures per key id from all clients: past it, clients that failed are refused;
+    # a client with valid signatures never is.
+    signature_failures_per_key_total: Annotated[int, Meta(ge=1, le=10_000_000)] = msgspec.field(
+        default=200, name="AUTH_SIGNATURE_FAILURES_PER_KEY_TOTAL"
+    )
     signature_failure_window_seconds: Annotated[int, Meta(ge=1, le=86400)] = msgspec.field(
         default=300, name="AUTH_SIGNATURE_FAILURE_WINDOW_SECONDS"
+    )
+    # --- Password hashing (Argon2id, keel.domain.users.passwords) ---------------------------
+    # Hashes at once per API process, each in a thread of its own (off the event loop).
+    password_hash_threads: Annotated[int, Meta(ge=1, le=64)] = msgspec.field(
+        default=2, name="AUTH_PASSWORD_HASH_THREADS"
+    )
+    # Logins waiting for a hashing thread; more get 503 + Retry-After at once.
+    password_hash_queue: Annotated[int, Meta(ge=0, le=10_000)] = msgspec.field(
+        default=16, name="AUTH_PASSWORD_HASH_QUEUE"
     )

@@ -91,7 +91,10 @@ async def login(
 ) -> TokenPair:
     try:
         return await _sessions(auth_runtime, db_session).login(
-            data.username, data.password, request.app.stores.get("rate_limit")
+            data.username,
+            data.password,
+            request.app.stores.get("rate_limit"),
+            auth_runtime.client_address.of_scope(request.scope),
         )
     except ThrottledError as exc:
         raise too_many(exc.retry_after) from None
@@ -138,7 +141,11 @@ def api_router(runtime: AuthRuntime) -> Router:
     login_limited = Router(
         path="/",
         route_handlers=[login],
-        middleware=[login_rate_limit(runtime.settings.login_per_ip_per_minute).middleware],
+        middleware=[
+            login_rate_limit(
+                runtime.settings.login_per_ip_per_minute, runtime.client_address
+            ).middleware
+        ],
     )
     return Router(
         path="/api",

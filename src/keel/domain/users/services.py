@@ -165,15 +165,16 @@ class SessionService:
             refresh_token=refresh.token,
         )
 
-    async def login(self, username: str, password: str, limits: Store) -> TokenPair:
-        limiter = self.runtime.login_failures
-        identity = username.lower()
-        await limiter.check(limits, identity)
+    async def login(self, username: str, password: str, limits: Store, client: str) -> TokenPair:
+        """The attempt is counted (or refused with 429) before the password is checked, in one
+        atomic step, so concurrent guesses cannot slip past the limit (keel.auth.throttle)."""
+        throttle = self.runtime.login_throttle
+        account = username.lower()
+        await throttle.admit(limits, account, client)
         user = await self.users.authenticate(username, password)
         if user is None:
-            await limiter.failed(limits, identity)
             raise CredentialError("wrong username or password, or user inactive")
-        await limiter.reset(limits, identity)
+        await throttle.succeeded(limits, account, client)
         return self._pair(user)
 
     async def refresh(self, token: str, revoked: Store) -> TokenPair:
