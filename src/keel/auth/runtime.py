@@ -13,6 +13,7 @@ from keel.auth.jwt import JwtService
 from keel.auth.keys import build_key_ring
 from keel.auth.revocation import Revocations
 from keel.auth.throttle import Limits, LoginThrottle, SignatureThrottle
+from keel.blocking_pool import BlockingPool
 from keel.client_address import ClientAddress, parse_networks
 from keel.config import Settings
 from keel.config.sections.auth import AuthSettings
@@ -28,6 +29,8 @@ class AuthRuntime:
     signature_throttle: SignatureThrottle
     revocations: Revocations
     client_address: ClientAddress
+    # Argon2 hashing, off the event loop and capped per process (keel.blocking_pool).
+    password_pool: BlockingPool
 
 
 def _local_dev_value(settings: Settings, name: str) -> str:
@@ -101,4 +104,7 @@ def build_runtime(settings: Settings) -> AuthRuntime:
         ),
         revocations=Revocations(auth.jwt_revocation_cache_seconds),
         client_address=ClientAddress(parse_networks(settings.http.trusted_proxies)[0]),
+        password_pool=BlockingPool(
+            "password-hash", auth.password_hash_threads, auth.password_hash_queue
+        ),
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthor
 from keel.auth.guards import current_principal, require_authenticated, require_user
 from keel.auth.ratelimit import login_rate_limit
 from keel.auth.runtime import AuthRuntime
+from keel.blocking_pool import PoolBusyError
 from keel.domain.users.schemas import (
     Caller,
     LoginRequest,
@@ -100,6 +101,11 @@ async def login(
         raise too_many(exc.retry_after) from None
     except CredentialError:
         raise NotAuthorizedException(detail="invalid username or password") from None
+    except PoolBusyError:
+        # Every hashing thread busy and the queue full: shed the login, keep the process fast.
+        raise ServiceUnavailableException(
+            detail="too many logins in progress; retry shortly", headers={"Retry-After": "1"}
+        ) from None
 
 
 class WhoAmIController(Controller):

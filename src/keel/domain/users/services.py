@@ -23,6 +23,7 @@ from keel.auth.errors import CredentialError
 from keel.auth.jwt import TokenClaims
 from keel.auth.principal import parse_id
 from keel.auth.runtime import AuthRuntime
+from keel.blocking_pool import BlockingPool
 from keel.domain.users.models import ApiKey, User
 from keel.domain.users.passwords import hash_password, needs_rehash, verify_password
 from keel.domain.users.schemas import TokenPair
@@ -87,15 +88,28 @@ class UserService:
         user = await self.session.get(User, user_id)
         return user if user is not None and user.is_active else None
 
-    async def authenticate(self, username: str, password: str) -> User | None:
-        """The active user with this password, or None (same work for every failure)."""
+    async def authenticate(
+        self, username: str, password: str, pool: BlockingPool | None = None
+    ) -> User | None:
+        """The active user with this password, or None (same work for every failure).
+
+        With ``pool`` the hash runs in its threads (the API); without, inline (commands).
+        """
         user = await self.by_username(username) if USERNAME_PATTERN.fullmatch(username) else None
-        if not verify_password(user.password_hash if user else None, password) or user is None:
+        stored = user.password_hash if user else None
+        if pool is not None:
+            matches = await pool.run(verify_password, stored, password)
+        else:
+            matches = verify_password(stored, password)
+        if not matches or user is None:
             return None
         if not user.is_active:
             return None
         if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+            if pool is not None:
+                user.password_hash = await pool.run(hash_password, password)
+            else:
+                user.password_hash = hash_password(password)
             user.updated_at = _now()
         return user
 
@@ -171,7 +185,7 @@ class SessionService:
         throttle = self.runtime.login_throttle
         account = username.lower()
         await throttle.admit(limits, account, client)
-        user = await self.users.authenticate(username, password)
+        user = await self.users.authenticate(username, password, self.runtime.password_pool)
         if user is None:
             raise CredentialError("wrong username or password, or user inactive")
         await throttle.succeeded(limits, account, client)
