@@ -24,11 +24,17 @@ def in_background(request: Any) -> asyncio.Task[Any]:
 @pytest.fixture
 def held_hash(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """verify_password that records its thread and waits until the test releases it."""
-    state: dict[str, Any] = {"release": threading.Event(), "threads": [], "released": []}
+    state: dict[str, Any] = {
+        "started": threading.Event(),
+        "release": threading.Event(),
+        "threads": [],
+        "released": [],
+    }
     real: Callable[[str | None, str], bool] = services.verify_password
 
     def held(stored: str | None, password: str) -> bool:
         state["threads"].append(threading.current_thread().name)
+        state["started"].set()
         state["released"].append(state["release"].wait(timeout=5))
         return real(stored, password)
 
@@ -43,8 +49,7 @@ async def test_other_requests_are_served_while_a_password_is_hashed(
     login = in_background(
         client.post("/api/auth/login", json={"username": w.username, "password": "nope" * 4})
     )
-    while not held_hash["threads"]:  # the hash has started and is held
-        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(held_hash["started"].wait, 10)  # the hash started, held
     live = await asyncio.wait_for(client.get("/health/live"), timeout=10)
     held_hash["release"].set()
     assert live.status_code == 200
@@ -59,8 +64,7 @@ async def test_logins_beyond_the_pool_and_queue_get_503_at_once(
     w, client = await make_world(AUTH_PASSWORD_HASH_THREADS="1", AUTH_PASSWORD_HASH_QUEUE="0")
     body = {"username": w.username, "password": "nope" * 4}
     first = in_background(client.post("/api/auth/login", json=body))
-    while not held_hash["threads"]:
-        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(held_hash["started"].wait, 10)
     second = await asyncio.wait_for(client.post("/api/auth/login", json=body), timeout=10)
     held_hash["release"].set()
     assert second.status_code == 503, second.text
