@@ -8,6 +8,7 @@ from keel.components import Component
 from keel.config import Settings
 from keel.domain.jobs.controllers import jobs_controller
 from keel.domain.jobs.gpus import gpus_controller
+from keel.domain.jobs.limits import JobLimits
 from keel.domain.jobs.services import JobService
 
 
@@ -23,6 +24,7 @@ class JobServiceResource:
         state.job_service = JobService(
             state.db_engine, state.ids, state.enqueue, self._settings.worker.max_attempts
         )
+        state.job_limits = JobLimits.from_settings(self._settings.worker)
 
     async def stop(self) -> None:
         return None
