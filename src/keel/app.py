@@ -31,6 +31,7 @@ from keel.http_errors import ErrorStatus, exception_handlers
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, flush_access_log
 from keel.redis_conn import make_client
+from keel.request_body import SafeJsonRequest
 from keel.runtime import Runtime, build_runtime
 from keel.server import ASGIApp, exit_on_startup_failure
 from keel.stores import build_store_registry
@@ -132,11 +133,13 @@ def create_app(
         lifespan=[_lifespan(settings, stack)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,
-        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts)
+        # Probes (kubelet, Docker, a load balancer) send the pod or container address as Host.
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts, exclude=["^/health/"])
         if http.allowed_hosts != ["*"]
         else None,
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
+        request_class=SafeJsonRequest,
         exception_handlers=exception_handlers(errors),  # type: ignore[arg-type]
         debug=settings.app.debug,
         logging_config=None,

@@ -17,9 +17,9 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from loguru import logger
 
-from keel.logging import redact
+from keel.error_digest import unhandled_errors
+from keel.logging import escape_controls, redact
 
 ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
@@ -48,7 +48,9 @@ def internal_error_response(
 ) -> Response[dict[str, Any]]:
     """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
+    # Logged once per distinct cause (with the request id), not once per request: a flood of
+    # one bad request must not become a flood of tracebacks.
+    unhandled_errors.record(exc, f"{request.method} {escape_controls(request.url.path)}")
     body: dict[str, Any] = {
         "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
         "detail": "Internal Server Error",
@@ -61,9 +63,9 @@ def internal_error_response(
 
 def _domain_handler(status: ErrorStatus) -> ExceptionHandler:
     def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-        error = HTTPException(
-            status_code=status.status_code, detail=str(exc), headers=dict(status.headers)
-        )
+        # An error may carry headers of its own (e.g. a Retry-After it computed).
+        headers = {**status.headers, **getattr(exc, "headers", {})}
+        error = HTTPException(status_code=status.status_code, detail=str(exc), headers=headers)
         return http_error_response(request, error)
 
     return handle

@@ -132,9 +132,38 @@ def _patch(record: Record) -> None:
     if exc_text:
         document["exception"] = exc_text
     extra["_json"] = msgspec.json.encode(document).decode()
-    suffix = " ".join(f"{k}={v}" for k, v in fields.items() if k not in _CONSOLE_HIDDEN)
-    line = f"{message} {suffix}" if suffix else message
-    extra["_line"] = f"{line}\n{exc_text}" if exc_text else line
+    suffix = " ".join(
+        f"{k}={escape_controls(str(v))}" for k, v in fields.items() if k not in _CONSOLE_HIDDEN
+    )
+    line = f"{_console_text(message)} {suffix}" if suffix else _console_text(message)
+    extra["_line"] = f"{line}\n{_console_text(exc_text, first=True)}" if exc_text else line
+
+
+# C0/C1 controls (ESC starts terminal sequences), DEL and the Unicode line separators. JSON
+# escapes them itself; a console line must not carry them raw, or a request path with %0a
+# could write a line that looks like a record of its own.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTINUATION = "\n    | "
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """Every control character as a visible escape (``\\n``, ``\\x1b``, ...): one line."""
+    return _CONTROL.sub(_escaped, text) if _CONTROL.search(text) else text
+
+
+def _console_text(text: str, *, first: bool = False) -> str:
+    """A message for the console: the lines it really has stay lines, but each continuation
+    is indented and marked, so no text can start a line that passes for a new record."""
+    if not _CONTROL.search(text):
+        return text
+    lines = [escape_controls(part) for part in text.split("\n")]
+    joined = _CONTINUATION.join(lines)
+    return f"    | {joined}" if first else joined
 
 
 def _json_format(record: Record) -> str:
@@ -228,7 +257,8 @@ class AccessLog:
         self, request_id: str, method: str, path: str, status: int, duration_ms: float
     ) -> None:
         path = redact(path)
-        message = f"{method} {path} {status} {duration_ms}ms"
+        # The path is the client's text: one line, whatever it holds (%0a decodes to a newline).
+        message = f"{escape_controls(method)} {escape_controls(path)} {status} {duration_ms}ms"
         if self._stream is None:
             self._logger.opt(capture=True).info(
                 message.replace("{", "{{").replace("}", "}}"),

@@ -238,7 +238,8 @@ def test_job_whose_message_was_lost_is_reenqueued(
             service = JobService(
                 engine, Snowflake(1023, epoch_ms=settings.worker.ids_epoch_ms), drop, max_attempts=3
             )
-            return (await service.create("echo", {"lost": True})).id
+            # Owned by the caller the API client signs as (sub "1"), so it may read it.
+            return (await service.create("echo", {"lost": True}, owner="user:1")).id
         finally:
             await engine.dispose()
 

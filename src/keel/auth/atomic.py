@@ -42,7 +42,8 @@ return {n, ttl, added}
 """
 
 
-def _lock(store: Store) -> asyncio.Lock:
+def memory_lock(store: Store) -> asyncio.Lock:
+    """The lock that makes a check-then-set step atomic on a one-process memory store."""
     if not isinstance(store, LockedMemoryStore):
         raise TypeError(f"atomic operations need a keel.stores store, not {type(store).__name__}")
     return store.lock
@@ -64,7 +65,7 @@ async def add_if_absent(store: Store, key: str, ttl_seconds: int) -> bool:
             keys=[store.full_key(key)], args=[_claim(), ttl_seconds * 1000]
         )
         return bool(added)
-    async with _lock(store):
+    async with memory_lock(store):
         if await store.exists(key):
             return False
         await store.set(key, b"1", expires_in=ttl_seconds)
@@ -99,7 +100,7 @@ async def increment(store: Store, key: str, window_seconds: int) -> tuple[int, i
             keys=[store.full_key(key)], args=[window_seconds]
         )
         return int(count), int(ttl)
-    async with _lock(store):
+    async with memory_lock(store):
         now = time.time()
         window = await _read_window(store, key, now)
         if window is None:

@@ -145,10 +145,10 @@ class JwtService:
             )
         except JOSEError as exc:
             raise CredentialError(f"rejected by python-jose: {type(exc).__name__}") from None
-        checked = self._check_claims(claims, use, key.kid)
+        checked, not_before = self._check_claims(claims, use, key.kid)
         if len(self._verified) >= _CACHE_MAX:
             self._verified.clear()
-        self._verified[token] = (checked, int(claims["nbf"]))
+        self._verified[token] = (checked, not_before)
         return checked
 
     def _still_valid(
@@ -164,25 +164,42 @@ class JwtService:
             raise CredentialError(_WRONG_USE[use])
         return claims
 
-    def _check_claims(self, claims: dict[str, Any], use: TokenUse, kid: str) -> TokenClaims:
+    def _check_claims(
+        self, claims: dict[str, Any], use: TokenUse, kid: str
+    ) -> tuple[TokenClaims, int]:
+        """Every claim by type and range (signed is not the same as sane); also returns nbf."""
         # python-jose only checks that iat is a number; a token from the future is refused here.
         now = self._clock()
-        issued_at = claims.get("iat")
-        if not isinstance(issued_at, int) or issued_at > now + self.leeway:
+        issued_at = _numeric_date(claims.get("iat"), "iat")
+        not_before = _numeric_date(claims.get("nbf"), "nbf")
+        expires_at = _numeric_date(claims.get("exp"), "exp")
+        if issued_at > now + self.leeway:
             raise CredentialError("iat in the future")
         if claims.get("use") != use:
             raise CredentialError(_WRONG_USE[use])
-        subject, jti, expires_at = claims.get("sub"), claims.get("jti"), claims.get("exp")
-        if not isinstance(subject, str) or not subject:
+        subject, jti = claims.get("sub"), claims.get("jti")
+        if not isinstance(subject, str) or not subject or len(subject) > 64:
             raise CredentialError("bad sub")
         if not isinstance(jti, str) or not jti or len(jti) > 64:
             raise CredentialError("bad jti")
-        if not isinstance(expires_at, int):
-            raise CredentialError("bad exp")
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise CredentialError("bad roles")
         name = claims.get("name", "")
         if not isinstance(name, str):
             raise CredentialError("bad name")
-        return TokenClaims(subject, jti, use, expires_at, issued_at, tuple(roles), kid, name)
+        claims_out = TokenClaims(subject, jti, use, expires_at, issued_at, tuple(roles), kid, name)
+        return claims_out, not_before
+
+
+# NumericDate (RFC 7519): seconds since the epoch. Far beyond any real token, inside int64.
+_MAX_NUMERIC_DATE = 2**40
+
+
+def _numeric_date(value: Any, name: str) -> int:
+    """A JSON number (not a boolean: ``True`` is an ``int`` in Python), finite and in range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CredentialError(f"{name} is not a number")
+    if not 0 <= value <= _MAX_NUMERIC_DATE:  # NaN fails this too
+        raise CredentialError(f"{name} out of range")
+    return int(value)

@@ -24,9 +24,8 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from loguru import logger
 
-from keel.auth.atomic import peek_and_add
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
-from keel.auth.principal import Principal
+from keel.auth.principal import Principal, parse_id
 from keel.auth.signatures import (
     SCHEME,
     ApiKeyRecord,
@@ -36,6 +35,7 @@ from keel.auth.signatures import (
     presented_key_id,
 )
 from keel.http_errors import http_error_response
+from keel.logging import escape_controls
 
 if TYPE_CHECKING:
     from litestar.stores.base import Store
@@ -98,9 +98,12 @@ class AuthenticationMiddleware(ASGIMiddleware):
     def _refuse(
         self, request: Request[Any, Any, Any], reason: str, scheme: str = "Bearer"
     ) -> NoReturn:
-        client = request.client.host if request.client else "-"
+        client = self.runtime.client_address.of_scope(request.scope)
         logger.bind(auth_failure=reason, client=client).info(
-            "authentication refused on {} {}: {}", request.method, request.url.path, reason
+            "authentication refused on {} {}: {}",
+            request.method,
+            escape_controls(request.url.path),
+            reason,
         )
         raise unauthorized(scheme)
 
@@ -121,11 +124,12 @@ class AuthenticationMiddleware(ASGIMiddleware):
             self._refuse(request, "token revoked")
         if await revocations.issued_before_reset(revoked, claims.issued_at):
             self._refuse(request, "token issued before the last restore")
-        if not (claims.subject.isascii() and claims.subject.isdigit()):
+        user_id = parse_id(claims.subject)
+        if user_id is None:
             self._refuse(request, "subject is not a user id")
         return Principal(
             kind="user",
-            id=int(claims.subject),
+            id=user_id,
             name=claims.name,
             roles=frozenset(claims.roles),
             token_jti=claims.jti,
@@ -135,25 +139,25 @@ class AuthenticationMiddleware(ASGIMiddleware):
     async def _signature(self, request: Request[Any, Any, Any]) -> Principal:
         """Verify a signed request.
 
-        Throttling without an extra round trip: a valid signature peeks at the key's failure
-        counter in the same Redis pipeline that remembers its nonce; a bad one counts a failure.
-        Once a key id is over its limit every request with it gets 429, valid or not, so an
-        attacker cannot tell from the answers whether a guess was right.
+        Throttling without an extra round trip: a valid signature peeks at this client's
+        failures with the key id (and the key's total) in the same Redis script that remembers
+        its nonce; a bad one counts a failure for (key id, client). A client over its limit
+        gets 429 for every request with that key id, valid or not, so it cannot tell from the
+        answers whether a guess was right; other clients of the key are not affected
+        (keel.auth.throttle).
         """
         runtime = self.runtime
-        limiter = runtime.signature_failures
+        throttle = runtime.signature_throttle
         limits = _store(request, "rate_limit")
         nonces = _store(request, "nonces")
         key_id = presented_key_id(request.headers)
         lookup = self.api_keys.find
+        client = runtime.client_address.of_scope(request.scope)
 
         async def remember(nonce_key: str, ttl: int) -> bool:
-            count, reset_in, added = await peek_and_add(
-                limits, limiter.key(str(key_id)), nonces, nonce_key, ttl
+            return await throttle.peek_and_add(
+                limits, str(key_id), client, nonces=nonces, nonce_key=nonce_key, ttl=ttl
             )
-            if count >= limiter.limit:
-                raise ThrottledError(reset_in)
-            return added
 
         verifier = SignatureVerifier(
             window_seconds=runtime.settings.signature_window_seconds,
@@ -179,7 +183,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         except CredentialError as exc:
             if key_id is not None:
                 try:
-                    await limiter.failed(limits, key_id)
+                    await throttle.failed(limits, key_id, client)
                 except ThrottledError as throttled:
                     raise too_many(throttled.retry_after) from None
             self._refuse(request, exc.reason, SCHEME)

@@ -20,3 +20,15 @@ class Principal:
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+
+# Ids are positive signed 64-bit integers (snowflakes, BIGINT columns).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """``text`` as a row id, or None when it is not one (non-digits, zero, beyond 64 bits)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None

@@ -21,6 +21,7 @@ from litestar.stores.base import Store
 
 from keel.auth import atomic
 from keel.auth.errors import ThrottledError
+from keel.client_address import ClientAddress
 
 
 class RetryAfterRateLimitMiddleware(RateLimitMiddleware):
@@ -33,15 +34,17 @@ class RetryAfterRateLimitMiddleware(RateLimitMiddleware):
         return headers
 
 
-def _login_identifier(request: Request[Any, Any, Any]) -> str:
-    return f"login-ip:{get_remote_address(request)}"
+def login_rate_limit(per_minute: int, clients: ClientAddress | None = None) -> RateLimitConfig:
+    """Login attempts per client address (attach to the login handler only); ``clients``
+    decides the address behind a trusted proxy (default: the TCP peer)."""
 
+    def login_identifier(request: Request[Any, Any, Any]) -> str:
+        client = clients.of_scope(request.scope) if clients else get_remote_address(request)
+        return f"login-ip:{client}"
 
-def login_rate_limit(per_minute: int) -> RateLimitConfig:
-    """Login attempts per client IP (attach to the login handler only)."""
     return RateLimitConfig(
         rate_limit=("minute", per_minute),
-        identifier_for_request=_login_identifier,
+        identifier_for_request=login_identifier,
         middleware_class=RetryAfterRateLimitMiddleware,
         store="rate_limit",
     )

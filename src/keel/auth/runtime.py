@@ -11,8 +11,10 @@ from keel.auth.crypto import SecretCipher
 from keel.auth.errors import AuthConfigError
 from keel.auth.jwt import JwtService
 from keel.auth.keys import build_key_ring
-from keel.auth.ratelimit import FailureLimiter
 from keel.auth.revocation import Revocations
+from keel.auth.throttle import Limits, LoginThrottle, SignatureThrottle
+from keel.blocking_pool import BlockingPool
+from keel.client_address import ClientAddress, parse_networks
 from keel.config import Settings
 from keel.config.sections.auth import AuthSettings
 from keel.logging import register_secret
@@ -23,9 +25,12 @@ class AuthRuntime:
     settings: AuthSettings
     jwt: JwtService
     cipher: SecretCipher
-    login_failures: FailureLimiter
-    signature_failures: FailureLimiter
+    login_throttle: LoginThrottle
+    signature_throttle: SignatureThrottle
     revocations: Revocations
+    client_address: ClientAddress
+    # Argon2 hashing, off the event loop and capped per process (keel.blocking_pool).
+    password_pool: BlockingPool
 
 
 def _local_dev_value(settings: Settings, name: str) -> str:
@@ -81,11 +86,25 @@ def build_runtime(settings: Settings) -> AuthRuntime:
         settings=auth,
         jwt=jwt,
         cipher=cipher,
-        login_failures=FailureLimiter(
-            "login-user", auth.login_failures_per_user, auth.login_failure_window_seconds
+        login_throttle=LoginThrottle(
+            Limits(
+                per_client=auth.login_failures_per_user,
+                soft_total=auth.login_attempts_per_account,
+                window_seconds=auth.login_failure_window_seconds,
+                backoff_max_seconds=auth.login_backoff_max_seconds,
+            )
         ),
-        signature_failures=FailureLimiter(
-            "sig-key", auth.signature_failures_per_key, auth.signature_failure_window_seconds
+        signature_throttle=SignatureThrottle(
+            Limits(
+                per_client=auth.signature_failures_per_key,
+                soft_total=auth.signature_failures_per_key_total,
+                window_seconds=auth.signature_failure_window_seconds,
+                backoff_max_seconds=auth.login_backoff_max_seconds,
+            )
         ),
         revocations=Revocations(auth.jwt_revocation_cache_seconds),
+        client_address=ClientAddress(parse_networks(settings.http.trusted_proxies)[0]),
+        password_pool=BlockingPool(
+            "password-hash", auth.password_hash_threads, auth.password_hash_queue
+        ),
     )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from keel.client_address import parse_networks
 from keel.config.fields import field_specs
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
     problems: list[str] = []
     specs = field_specs()
     values: dict[str, Any] = {name: spec.value_in(settings) for name, spec in specs.items()}
+    _, proxy_problems = parse_networks(settings.http.trusted_proxies)
+    problems.extend(
+        f"{_where(sources, 'TRUSTED_PROXIES')}: TRUSTED_PROXIES: {p}" for p in proxy_problems
+    )
     if settings.app.env != "prod":
         return problems
 
@@ -45,6 +50,7 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
             f"{_where(sources, 'GPU_FAKE_NVML')}: GPU_FAKE_NVML: fake GPUs are for tests; "
             "unset it in prod"
         )
+    problems.extend(_security_refusals(settings, sources))
     if "*" in settings.http.cors_origins:
         problems.append(
             f"{_where(sources, 'CORS_ORIGINS')}: CORS_ORIGINS: '*' is refused in prod; "
@@ -68,6 +74,35 @@ def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> lis
     for name in required_secrets(settings):
         if not values[name]:
             problems.append(f"{name}: required in prod and not set (add it to secrets/prod.yaml)")
+    return problems
+
+
+# What prod refuses although the range allows it: each widens what a stolen or replayed
+# credential is worth, or (ALLOWED_HOSTS=*) lets any Host header through.
+PROD_MAX_SIGNATURE_WINDOW_SECONDS = 900
+PROD_MAX_JWT_LEEWAY_SECONDS = 120
+
+
+def _security_refusals(settings: Settings, sources: Mapping[str, Source]) -> list[str]:
+    auth = settings.auth
+    problems: list[str] = []
+    if auth.signature_window_seconds > PROD_MAX_SIGNATURE_WINDOW_SECONDS:
+        problems.append(
+            f"{_where(sources, 'SIGNATURE_WINDOW_SECONDS')}: SIGNATURE_WINDOW_SECONDS: at most "
+            f"{PROD_MAX_SIGNATURE_WINDOW_SECONDS} in prod (a signed request can be replayed "
+            f"that long), got {auth.signature_window_seconds}"
+        )
+    if auth.jwt_leeway_seconds > PROD_MAX_JWT_LEEWAY_SECONDS:
+        problems.append(
+            f"{_where(sources, 'JWT_LEEWAY_SECONDS')}: JWT_LEEWAY_SECONDS: at most "
+            f"{PROD_MAX_JWT_LEEWAY_SECONDS} in prod (expired tokens stay valid that long), "
+            f"got {auth.jwt_leeway_seconds}"
+        )
+    if "*" in settings.http.allowed_hosts:
+        problems.append(
+            f"{_where(sources, 'ALLOWED_HOSTS')}: ALLOWED_HOSTS: '*' is refused in prod; "
+            "list the host names clients use (health probes are exempt)"
+        )
     return problems
 
 

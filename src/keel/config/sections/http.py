@@ -34,6 +34,9 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     )
     behind_tls: bool = msgspec.field(default=False, name="HTTP_BEHIND_TLS")
     allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["*"], name="ALLOWED_HOSTS")
+    # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed; from
+    # anyone else the header is ignored (keel.client_address). Empty: the TCP peer only.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list, name="TRUSTED_PROXIES")
     cors_origins: list[str] = msgspec.field(default_factory=list, name="CORS_ORIGINS")
     cors_methods: list[str] = msgspec.field(
         default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

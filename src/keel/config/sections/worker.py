@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 
 class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +34,17 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Taskiq results live this long in Redis (the job row is the durable record).
     result_ttl: int = msgspec.field(default=3600, name="WORKER_RESULT_TTL")
     max_attempts: int = msgspec.field(default=3, name="JOB_MAX_ATTEMPTS")
+    # What one caller's jobs may cost (keel.domain.jobs.limits): queued + running at once,
+    # and the largest sleep / checksum a payload may ask for (prod ships lower bounds).
+    max_active_jobs_per_owner: Annotated[int, Meta(ge=1, le=1_000_000)] = msgspec.field(
+        default=100, name="JOB_MAX_ACTIVE_PER_OWNER"
+    )
+    max_sleep_seconds: Annotated[float, Meta(ge=0, le=3600)] = msgspec.field(
+        default=3600.0, name="JOB_MAX_SLEEP_SECONDS"
+    )
+    max_checksum_mebibytes: Annotated[int, Meta(ge=1, le=4096)] = msgspec.field(
+        default=4096, name="JOB_MAX_CHECKSUM_MEBIBYTES"
+    )
     # Exponential backoff between attempts: base * 2**(attempt-1), capped, plus jitter.
     retry_backoff: float = msgspec.field(default=1.0, name="JOB_RETRY_BACKOFF")
     retry_backoff_max: float = msgspec.field(default=60.0, name="JOB_RETRY_BACKOFF_MAX")

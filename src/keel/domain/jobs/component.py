@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from keel.components import Component
 from keel.domain.jobs.controllers import JOB_ERRORS, jobs_router
+from keel.domain.jobs.limits import JobLimits
 from keel.domain.jobs.services import JobService
 from keel.runtime import Runtime
 
@@ -16,4 +17,5 @@ def component(runtime: Runtime) -> Component:
         runtime.jobs_queue.enqueue,
         runtime.settings.worker.max_attempts,
     )
-    return Component(name="jobs", route_handlers=[jobs_router(service)], errors=JOB_ERRORS)
+    limits = JobLimits.from_settings(runtime.settings.worker)
+    return Component(name="jobs", route_handlers=[jobs_router(service, limits)], errors=JOB_ERRORS)

@@ -3,7 +3,8 @@ dependency injection (``job_service``); its errors map to status codes in :data:
 (applied by :mod:`keel.http_errors`).
 
 Guards: :data:`JOBS_GUARDS` (on the router of every route here) requires an authenticated
-caller.
+caller. Every route sees only the caller's own jobs (keel.domain.jobs.ownership); others' are
+404.
 """
 
 from __future__ import annotations
@@ -11,24 +12,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Controller, Router, get, post
+from litestar import Controller, Request, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_202_ACCEPTED,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from keel.auth.guards import require_authenticated
+from keel.auth.guards import current_principal, require_authenticated
 from keel.domain.jobs.kinds import InvalidPayloadError, UnknownKindError
+from keel.domain.jobs.limits import JobLimits, TooManyActiveJobsError
 from keel.domain.jobs.models import JobStatus
+from keel.domain.jobs.ownership import Viewer, viewer_of
 from keel.domain.jobs.schemas import CreateJob, JobAccepted, JobPage, JobView
 from keel.domain.jobs.services import (
     EnqueueFailedError,
+    IdempotencyConflictError,
     JobConflictError,
     JobNotFoundError,
     JobService,
@@ -47,9 +53,18 @@ JOB_ERRORS: dict[type[Exception], ErrorStatus] = {
     JobConflictError: ErrorStatus(HTTP_409_CONFLICT),
     UnknownKindError: ErrorStatus(HTTP_422_UNPROCESSABLE_ENTITY),
     InvalidPayloadError: ErrorStatus(HTTP_422_UNPROCESSABLE_ENTITY),
+    IdempotencyConflictError: ErrorStatus(HTTP_422_UNPROCESSABLE_ENTITY),
+    # Retry-After comes from the error itself (its ``headers``).
+    TooManyActiveJobsError: ErrorStatus(HTTP_429_TOO_MANY_REQUESTS),
     EnqueueFailedError: _RETRY_SOON,
     IdError: _RETRY_SOON,
 }
+
+
+def _viewer(request: Request[Any, Any, Any]) -> Viewer:
+    principal = current_principal(request)
+    assert principal is not None  # JOBS_GUARDS ran
+    return viewer_of(principal)
 
 
 class JobsController(Controller):
@@ -58,46 +73,76 @@ class JobsController(Controller):
 
     @post("/", status_code=HTTP_202_ACCEPTED)
     async def create(
-        self, job_service: NamedDependency[JobService], data: JSONBody[CreateJob]
+        self,
+        request: Request[Any, Any, Any],
+        job_service: NamedDependency[JobService],
+        job_limits: NamedDependency[JobLimits],
+        data: JSONBody[CreateJob],
     ) -> JobAccepted:
-        """Accept a job; the same ``idempotency_key`` returns the existing job."""
-        return await job_service.create(data.kind, data.payload, data.idempotency_key)
+        """Accept a job owned by the caller. The caller's own ``idempotency_key`` returns the
+        existing job for the same request, and 422 for a different one."""
+        return await job_service.create(
+            data.kind,
+            data.payload,
+            data.idempotency_key,
+            owner=_viewer(request).owner,
+            admission=job_limits,
+        )
 
     @get("/{job_id:str}")
     async def read(
-        self, job_service: NamedDependency[JobService], job_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        job_service: NamedDependency[JobService],
+        job_id: FromPath[str],
     ) -> JobView:
-        return await job_service.get(parse_job_id(job_id))
+        """The caller's job (any job for an admin); 404 for a job of someone else."""
+        return await job_service.get(parse_job_id(job_id), _viewer(request))
 
     @get("/")
     async def page(
         self,
+        request: Request[Any, Any, Any],
         job_service: NamedDependency[JobService],
+        *,
         status: FromQuery[JobStatus | None] = None,
         kind: Annotated[str | None, Parameter(max_length=64)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: FromQuery[str | None] = None,
+        all_owners: Annotated[bool, QueryParameter(name="all")] = False,
     ) -> JobPage:
-        """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        """The caller's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the
+        next page. Admins see everyone's with ``all=true`` (403 for anyone else)."""
+        viewer = _viewer(request)
+        if all_owners and not viewer.admin:
+            raise PermissionDeniedException(detail="all=true needs the admin role")
         after = parse_job_id(cursor) if cursor else None
         return await job_service.page(
-            status=status.value if status else None, kind=kind, limit=limit, cursor=after
+            status=status.value if status else None,
+            kind=kind,
+            limit=limit,
+            cursor=after,
+            owner=None if all_owners else viewer.owner,
         )
 
     @post("/{job_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel(
-        self, job_service: NamedDependency[JobService], job_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        job_service: NamedDependency[JobService],
+        job_id: FromPath[str],
     ) -> JobView:
-        return await job_service.cancel(parse_job_id(job_id))
+        return await job_service.cancel(parse_job_id(job_id), _viewer(request))
 
 
-def jobs_router(service: JobService) -> Router:
+def jobs_router(service: JobService, limits: JobLimits) -> Router:
     """The jobs routes with the guards configured now (read at app build time)."""
     return Router(
         path="/",
         route_handlers=[JobsController],
         guards=list(JOBS_GUARDS),
         dependencies={
-            "job_service": Provide(lambda: service, use_cache=True, sync_to_thread=False)
+            "job_service": Provide(lambda: service, use_cache=True, sync_to_thread=False),
+            "job_limits": Provide(lambda: limits, use_cache=True, sync_to_thread=False),
         },
     )

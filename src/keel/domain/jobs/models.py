@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.db.base import Base
@@ -30,6 +30,11 @@ class Job(Base):
         # Cursor pages: newest first, optionally filtered by status or kind.
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_kind_id", "kind", "id"),
+        # A caller's own jobs, newest first; its idempotency keys are its own.
+        Index("ix_jobs_created_by_id", "created_by", "id"),
+        UniqueConstraint(
+            "created_by", "idempotency_key", name="uq_jobs_created_by_idempotency_key"
+        ),
     )
 
     # A snowflake from keel.ids: time-ordered, assigned by the API, never by the database.
@@ -42,7 +47,10 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     result: Mapped[Any | None] = mapped_column(JsonDocument, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The job's owner, who created it: "user:<users.id>" or "key:<api_keys.id>"
+    # (keel.domain.jobs.ownership); NULL for jobs from before ownership (admins only).
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # After a retryable failure: not before this time (exponential backoff).
     run_after: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -39,6 +39,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     result: Any | None
     error: str | None
     idempotency_key: str | None
+    # "user:<id>" or "key:<id>" (null for jobs from before ownership).
+    owner: str | None
     worker_id: str | None
     created_at: dt.datetime
     started_at: dt.datetime | None

@@ -7,7 +7,7 @@ UPDATE on its row, the source of truth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from loguru import logger
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keel.batching import Batcher
 from keel.domain.jobs.kinds import get_kind
 from keel.domain.jobs.models import JobStatus
+from keel.domain.jobs.ownership import Viewer
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.domain.jobs.table import BY_ID, autocommit, aware, jobs, utcnow
 from keel.ids import Snowflake
@@ -25,6 +26,8 @@ from keel.resilience import describe_exception
 from keel.runtime import Enqueue
 
 _INSERT = jobs.insert()
+# Checks a caller's cost limits before a job is stored (keel.domain.jobs.limits).
+Admission = Callable[[AsyncEngine, str, Any, str | None], Awaitable[None]]
 MAX_PAGE = 200
 
 
@@ -34,6 +37,10 @@ class JobNotFoundError(LookupError):
 
 class JobConflictError(Exception):
     """The job is not in a state that allows the operation (e.g. cancelling a running job)."""
+
+
+class IdempotencyConflictError(Exception):
+    """The caller reused an idempotency key for a different request (kind or payload)."""
 
 
 class EnqueueFailedError(Exception):
@@ -52,6 +59,7 @@ def to_view(row: Row[Any] | Any) -> JobView:
         result=row.result,
         error=row.error,
         idempotency_key=row.idempotency_key,
+        owner=row.created_by,
         worker_id=row.worker_id,
         created_at=aware(row.created_at),
         started_at=aware(row.started_at),
@@ -88,25 +96,45 @@ class JobService:
             await conn.execute(_INSERT, list(rows) if len(rows) > 1 else rows[0])
         return [None] * len(rows)
 
-    async def _by_key(self, key: str) -> Row[Any] | None:
+    async def _by_key(self, key: str, owner: str | None) -> Row[Any] | None:
+        owned = jobs.c.created_by.is_(None) if owner is None else jobs.c.created_by == owner
         async with self._engine.connect() as conn:
-            result = await conn.execute(select(jobs).where(jobs.c.idempotency_key == key))
+            result = await conn.execute(select(jobs).where(jobs.c.idempotency_key == key, owned))
             return result.first()
 
+    @staticmethod
+    def _replay(existing: Row[Any], kind: str, payload: dict[str, Any]) -> JobAccepted:
+        """The job a reused key names, if the request is the same one (else 422)."""
+        if existing.kind != kind or existing.payload != payload:
+            what = "kind" if existing.kind != kind else "payload"
+            raise IdempotencyConflictError(
+                f"idempotency key {existing.idempotency_key!r} was used for a different "
+                f"request (its {what} differs); use a new key for a new job"
+            )
+        return JobAccepted(
+            id=str(existing.id), status=existing.status, queue=existing.queue, created=False
+        )
+
     async def create(
-        self, kind_name: str, payload: dict[str, Any], idempotency_key: str | None = None
+        self,
+        kind_name: str,
+        payload: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        owner: str | None = None,
+        admission: Admission | None = None,
     ) -> JobAccepted:
+        """Accept a job for ``owner``; a key the owner used before returns that job (when the
+        request is the same) or :class:`IdempotencyConflictError`. ``admission`` checks the
+        caller's cost limits before anything is stored."""
         kind = get_kind(kind_name)
-        kind.parse(payload)  # raises InvalidPayloadError before anything is stored
+        parsed = kind.parse(payload)  # raises InvalidPayloadError before anything is stored
         if idempotency_key is not None:
-            existing = await self._by_key(idempotency_key)
+            existing = await self._by_key(idempotency_key, owner)
             if existing is not None:
-                return JobAccepted(
-                    id=str(existing.id),
-                    status=existing.status,
-                    queue=existing.queue,
-                    created=False,
-                )
+                return self._replay(existing, kind.name, payload)
+        if admission is not None:
+            await admission(self._engine, kind.name, parsed, owner)
         job_id = self._ids.next_id()
         values = {
             "id": job_id,
@@ -117,6 +145,7 @@ class JobService:
             "attempts": 0,
             "max_attempts": self._max_attempts,
             "idempotency_key": idempotency_key,
+            "created_by": owner,
             "created_at": utcnow(),
         }
         try:
@@ -128,12 +157,10 @@ class JobService:
         except IntegrityError:
             if idempotency_key is None:
                 raise
-            existing = await self._by_key(idempotency_key)  # lost a race for the same key
+            existing = await self._by_key(idempotency_key, owner)  # lost a race for the key
             if existing is None:
                 raise
-            return JobAccepted(
-                id=str(existing.id), status=existing.status, queue=existing.queue, created=False
-            )
+            return self._replay(existing, kind.name, payload)
         try:
             await self._enqueue(job_id, kind.queue)
         except Exception as exc:
@@ -148,10 +175,12 @@ class JobService:
             raise EnqueueFailedError("the job queue is unavailable; retry shortly") from exc
         return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
 
-    async def get(self, job_id: int) -> JobView:
+    async def get(self, job_id: int, viewer: Viewer | None = None) -> JobView:
+        """The job, or :class:`JobNotFoundError` when there is none or ``viewer`` may not see
+        it (the same answer: no existence oracle). No viewer: internal use, unrestricted."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(BY_ID, {"job_id": job_id})).first()
-        if row is None:
+        if row is None or (viewer is not None and not viewer.may_see(row.created_by)):
             raise JobNotFoundError(f"job {job_id} not found")
         return to_view(row)
 
@@ -162,9 +191,13 @@ class JobService:
         kind: str | None = None,
         limit: int = 50,
         cursor: int | None = None,
+        owner: str | None = None,
     ) -> JobPage:
+        """Newest first; ``owner``: only that owner's jobs (None: everyone's)."""
         limit = max(1, min(limit, MAX_PAGE))
         query = select(jobs).order_by(jobs.c.id.desc()).limit(limit + 1)
+        if owner is not None:
+            query = query.where(jobs.c.created_by == owner)
         if status:
             query = query.where(jobs.c.status == status)
         if kind:
@@ -180,7 +213,9 @@ class JobService:
             next_cursor=str(rows[-1].id) if more and rows else None,
         )
 
-    async def cancel(self, job_id: int) -> JobView:
+    async def cancel(self, job_id: int, viewer: Viewer | None = None) -> JobView:
+        if viewer is not None:
+            await self.get(job_id, viewer)  # 404 for a job the viewer may not see
         async with self._engine.begin() as conn:
             changed = await conn.execute(
                 update(jobs)

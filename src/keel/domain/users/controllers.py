@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthor
 from keel.auth.guards import current_principal, require_authenticated, require_user
 from keel.auth.ratelimit import login_rate_limit
 from keel.auth.runtime import AuthRuntime
+from keel.blocking_pool import PoolBusyError
 from keel.domain.users.schemas import (
     Caller,
     LoginRequest,
@@ -91,12 +92,20 @@ async def login(
 ) -> TokenPair:
     try:
         return await _sessions(auth_runtime, db_session).login(
-            data.username, data.password, request.app.stores.get("rate_limit")
+            data.username,
+            data.password,
+            request.app.stores.get("rate_limit"),
+            auth_runtime.client_address.of_scope(request.scope),
         )
     except ThrottledError as exc:
         raise too_many(exc.retry_after) from None
     except CredentialError:
         raise NotAuthorizedException(detail="invalid username or password") from None
+    except PoolBusyError:
+        # Every hashing thread busy and the queue full: shed the login, keep the process fast.
+        raise ServiceUnavailableException(
+            detail="too many logins in progress; retry shortly", headers={"Retry-After": "1"}
+        ) from None
 
 
 class WhoAmIController(Controller):
@@ -138,7 +147,11 @@ def api_router(runtime: AuthRuntime) -> Router:
     login_limited = Router(
         path="/",
         route_handlers=[login],
-        middleware=[login_rate_limit(runtime.settings.login_per_ip_per_minute).middleware],
+        middleware=[
+            login_rate_limit(
+                runtime.settings.login_per_ip_per_minute, runtime.client_address
+            ).middleware
+        ],
     )
     return Router(
         path="/api",

@@ -21,7 +21,9 @@ from keel.auth.atomic import add_if_absent
 from keel.auth.crypto import SecretCipher
 from keel.auth.errors import CredentialError
 from keel.auth.jwt import TokenClaims
+from keel.auth.principal import parse_id
 from keel.auth.runtime import AuthRuntime
+from keel.blocking_pool import BlockingPool
 from keel.domain.users.models import ApiKey, User
 from keel.domain.users.passwords import hash_password, needs_rehash, verify_password
 from keel.domain.users.schemas import TokenPair
@@ -86,15 +88,28 @@ class UserService:
         user = await self.session.get(User, user_id)
         return user if user is not None and user.is_active else None
 
-    async def authenticate(self, username: str, password: str) -> User | None:
-        """The active user with this password, or None (same work for every failure)."""
+    async def authenticate(
+        self, username: str, password: str, pool: BlockingPool | None = None
+    ) -> User | None:
+        """The active user with this password, or None (same work for every failure).
+
+        With ``pool`` the hash runs in its threads (the API); without, inline (commands).
+        """
         user = await self.by_username(username) if USERNAME_PATTERN.fullmatch(username) else None
-        if not verify_password(user.password_hash if user else None, password) or user is None:
+        stored = user.password_hash if user else None
+        if pool is not None:
+            matches = await pool.run(verify_password, stored, password)
+        else:
+            matches = verify_password(stored, password)
+        if not matches or user is None:
             return None
         if not user.is_active:
             return None
         if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+            if pool is not None:
+                user.password_hash = await pool.run(hash_password, password)
+            else:
+                user.password_hash = hash_password(password)
             user.updated_at = _now()
         return user
 
@@ -164,15 +179,16 @@ class SessionService:
             refresh_token=refresh.token,
         )
 
-    async def login(self, username: str, password: str, limits: Store) -> TokenPair:
-        limiter = self.runtime.login_failures
-        identity = username.lower()
-        await limiter.check(limits, identity)
-        user = await self.users.authenticate(username, password)
+    async def login(self, username: str, password: str, limits: Store, client: str) -> TokenPair:
+        """The attempt is counted (or refused with 429) before the password is checked, in one
+        atomic step, so concurrent guesses cannot slip past the limit (keel.auth.throttle)."""
+        throttle = self.runtime.login_throttle
+        account = username.lower()
+        await throttle.admit(limits, account, client)
+        user = await self.users.authenticate(username, password, self.runtime.password_pool)
         if user is None:
-            await limiter.failed(limits, identity)
             raise CredentialError("wrong username or password, or user inactive")
-        await limiter.reset(limits, identity)
+        await throttle.succeeded(limits, account, client)
         return self._pair(user)
 
     async def refresh(self, token: str, revoked: Store) -> TokenPair:
@@ -182,11 +198,8 @@ class SessionService:
         # One use per refresh token: the first caller marks it; a second use is refused.
         if not await add_if_absent(revoked, claims.jti, self._ttl(claims)):
             raise CredentialError("refresh token already used or revoked")
-        user = (
-            await self.users.get_active(int(claims.subject))
-            if claims.subject.isascii() and claims.subject.isdigit()
-            else None
-        )
+        user_id = parse_id(claims.subject)
+        user = await self.users.get_active(user_id) if user_id is not None else None
         if user is None:
             raise CredentialError("user missing or inactive")
         return self._pair(user)
