@@ -16,8 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from keel.redis_conn import make_client
-from keel.tasks.heartbeat import HeartbeatResource, new_worker_id
+from keel.heartbeats import new_worker_id
+from keel.redis_client import RedisResource
+from keel.tasks.heartbeat import HeartbeatResource
 from tests.service.conftest import KEEL, make_settings, process_env
 from tests.service.servers import free_port
 
@@ -36,13 +37,12 @@ def _healthcheck(env: dict[str, str], *extra: str) -> subprocess.CompletedProces
 async def _beat_once(env: dict[str, str]) -> None:
     """One real heartbeat of a worker on this host (what `keel worker` writes every few s)."""
     settings = make_settings({**env, "WORKER_HEARTBEAT_TTL": "30"})
-    client = make_client(settings)
+    redis = RedisResource(settings)
     try:
-        resource = HeartbeatResource(settings, new_worker_id(), ["default"], lambda: 0)
-        resource._redis = client  # the worker's lifespan hands it the shared client
+        resource = HeartbeatResource(settings, redis, new_worker_id(), ["default"], lambda: 0)
         await resource.beat()
     finally:
-        await client.aclose()
+        await redis.stop()
 
 
 @pytest.fixture
