@@ -17,13 +17,12 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from loguru import logger
 
 from keel import __version__
 from keel import middleware as request_context
+from keel.api_docs import asset_router, openapi_config
 from keel.components import Component, build_components
 from keel.config import Settings, load
 from keel.health import HealthController
@@ -104,18 +103,15 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         if http.cors_origins
         else None
     )
-    openapi = (
-        OpenAPIConfig(
-            title=settings.app.name,
-            version=__version__,
-            render_plugins=[SwaggerRenderPlugin()],
-            path="/docs",
-        )
-        if settings.app.debug
-        else None
-    )
+    # The docs, and the Swagger UI assets they load (served from a package, no CDN).
+    openapi = openapi_config(settings.app.name) if settings.app.debug else None
+    docs_assets = [asset_router()] if settings.app.debug else []
     app = Litestar(
-        route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
+        route_handlers=[
+            HealthController,
+            *docs_assets,
+            *(h for c in components for h in c.route_handlers),
+        ],
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
         dependencies={k: v for c in components for k, v in c.dependencies.items()},
