@@ -71,7 +71,9 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
         try:
             await stack.start(app.state)
         except StartupError as exc:
-            if settings.app.debug:
+            # One line; the traceback only for whoever asked for debug logs (DEBUG=true is
+            # the API's debug mode, on in `make run`, and a startup failure is no bug).
+            if settings.log.level in ("DEBUG", "TRACE"):
                 logger.opt(exception=exc.cause).bind(lifecycle=True).error(str(exc))
             else:
                 logger.bind(lifecycle=True).error(str(exc))

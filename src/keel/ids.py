@@ -19,14 +19,17 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from litestar.datastructures import State
 from loguru import logger
-from redis.asyncio import Redis
 
 from keel.components import Component
 from keel.config import Settings
 from keel.redis_conn import CLAIM_SCRIPT
+
+if TYPE_CHECKING:  # types only: `keel users …` uses Snowflake without loading Litestar
+    from litestar.datastructures import State
+    from redis.asyncio import Redis
 
 TIMESTAMP_BITS = 41
 NODE_BITS = 10

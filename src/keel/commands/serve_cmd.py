@@ -11,6 +11,9 @@ from keel.config import ENVIRONMENTS, load
 from keel.config.show import render_table
 from keel.health_probe import probe, summarise
 
+# Exit status of `keel serve` when its address cannot be bound (keel.app: 3 = startup failed).
+PORT_UNAVAILABLE_EXIT = 3
+
 
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the API under Granian")
@@ -39,13 +42,20 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port:
         os.environ["HTTP_PORT"] = str(args.port)
     settings = load()
+    from keel.listen_check import listen_problem
+
+    # Before anything slow: a port in use is one line, not a Granian traceback.
+    problem = listen_problem(settings.http.host, settings.http.port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return PORT_UNAVAILABLE_EXIT
     from keel.components import build_components
 
     # Pre-flight in the main process: a component that refuses its settings (a bad JWT key,
     # say) fails here with the config report, not inside every Granian worker.
     build_components(settings)
     from keel.app import STARTUP_FAILED_EXIT
-    from keel.logging import configure_logging
+    from keel.logging import configure_logging, use_json
     from keel.server import serve
 
     configure_logging(settings, process="api")
@@ -59,8 +69,10 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     failure = serve(settings)
     if failure:
-        # The worker already logged it; this is the last line an operator sees.
-        print(failure, file=sys.stderr)
+        # The worker logged it; repeat it as the last plain line only when that log line was
+        # JSON (containers), not when the terminal already shows it in plain text.
+        if use_json(settings.log.format, sys.stdout):
+            print(failure, file=sys.stderr)
         return STARTUP_FAILED_EXIT
     return 0
 

@@ -46,18 +46,27 @@ def _where(sources: Mapping[str, Source], name: str) -> str:
     return source.where if source is not None and source.where else "default"
 
 
-def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> list[str]:
+def range_problems(values: Mapping[str, Any], sources: Mapping[str, Source]) -> list[str]:
+    """Values outside their range; ``values`` may lack settings that did not convert.
+
+    The loader also calls this next to type errors, so one report names every problem.
+    """
     problems: list[str] = []
-    specs = field_specs()
-    values: dict[str, Any] = {
-        name: getattr(getattr(settings, spec.section), spec.attr) for name, spec in specs.items()
-    }
     for name, (low, high) in _RANGES.items():
         value = values.get(name)
         if isinstance(value, int | float) and not low <= value <= high:
             problems.append(
                 f"{_where(sources, name)}: {name}: expected {low:g}..{high:g}, got {value!r}"
             )
+    return problems
+
+
+def environment_guards(settings: Settings, sources: Mapping[str, Source]) -> list[str]:
+    specs = field_specs()
+    values: dict[str, Any] = {
+        name: getattr(getattr(settings, spec.section), spec.attr) for name, spec in specs.items()
+    }
+    problems = range_problems(values, sources)
     if settings.app.env != "prod":
         return problems
 

@@ -20,7 +20,7 @@ import msgspec
 from keel.config.dotenv import parse_env_file
 from keel.config.errors import ConfigError
 from keel.config.fields import FieldSpec, field_specs
-from keel.config.guards import environment_guards
+from keel.config.guards import environment_guards, range_problems
 from keel.config.settings import SECTIONS, Settings
 from keel.config.types import ENVIRONMENTS, AppEnv, SecretStr, SecretValues, mask
 
@@ -274,7 +274,13 @@ def load_with_sources(
     elif "APP_ENV" in environ:
         sources["APP_ENV"] = Source("env", "env APP_ENV")
     if collector.problems:
-        raise ConfigError(collector.problems)
+        # Values that did convert are range-checked too: one report names every problem.
+        converted = {
+            name: sections[spec.section][spec.attr]
+            for name, spec in collector.specs.items()
+            if spec.attr in sections[spec.section]
+        }
+        raise ConfigError(collector.problems + range_problems(converted, sources))
 
     settings = Settings(
         root=root,

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from advanced_alchemy.config import (
-    AlembicAsyncConfig,
-    AsyncSessionConfig,
-    EngineConfig,
-    SQLAlchemyAsyncConfig,
-)
 from loguru import logger
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,12 +16,17 @@ from keel.db.base import metadata
 from keel.db.errors import DatabaseConnectError, connect_error
 from keel.db.url import DbTarget, database_target, sqlite_path
 
+if TYPE_CHECKING:
+    # advanced-alchemy is imported where its configs are built: importing it costs seconds,
+    # and the operator commands only need connect_args/connect_with_retries from here.
+    from advanced_alchemy.config import EngineConfig, SQLAlchemyAsyncConfig
+
 # Migrations use this version table (advanced-alchemy's default name, spelled out).
 VERSION_TABLE = "alembic_versions"
 MIGRATIONS_DIR = "keel.db:migrations"
 
 
-def _connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
+def connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
     if target.type == "postgresql":
         # Fail a dead connect fast; jit off: short OLTP queries pay for JIT and never win.
         return {"timeout": timeout, "server_settings": {"jit": "off"}}
@@ -39,9 +38,11 @@ def _connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
 
 
 def engine_config(settings: Settings, target: DbTarget) -> EngineConfig:
+    from advanced_alchemy.config import EngineConfig
+
     db = settings.db
     common: dict[str, Any] = {
-        "connect_args": _connect_args(target, db.connect_timeout),
+        "connect_args": connect_args(target, db.connect_timeout),
         "echo": db.echo,
         "hide_parameters": not settings.app.debug,
     }
@@ -65,6 +66,8 @@ def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, An
 
     ``one_shot`` (the migrator) opens no pool: a single connection is used and closed.
     """
+    from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig
+
     target = database_target(settings)
     config = engine_config(settings, target)
     if one_shot and target.type != "sqlite":
@@ -93,7 +96,30 @@ def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, An
 
 def sqlalchemy_config(settings: Settings, *, one_shot: bool = False) -> SQLAlchemyAsyncConfig:
     """The plain advanced-alchemy config (worker, migrator, tests)."""
+    from advanced_alchemy.config import SQLAlchemyAsyncConfig
+
     return SQLAlchemyAsyncConfig(**config_kwargs(settings, one_shot=one_shot))
+
+
+def one_shot_engine(settings: Settings, target: DbTarget) -> AsyncEngine:
+    """A pool-less engine for one command (``keel migrate``, ``keel users …``).
+
+    Plain SQLAlchemy, not advanced-alchemy's config: these commands must start in about a second.
+    An in-memory SQLite keeps its single connection (it would be a new, empty database otherwise).
+    """
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    path = sqlite_path(target)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    memory = target.type == "sqlite" and path is None
+    return create_async_engine(
+        target.url.render_as_string(hide_password=False),
+        connect_args=connect_args(target, settings.db.connect_timeout),
+        poolclass=StaticPool if memory else NullPool,
+        echo=settings.db.echo,
+        hide_parameters=not settings.app.debug,
+    )
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -121,11 +147,12 @@ async def connect_with_retries(
             if not error.cause.retryable or attempt == attempts:
                 return error
             delay = backoff_delay(attempt)
+            # Counted like the final error ("after N attempts"): attempt k of N.
             logger.warning(
-                "database not reachable yet ({}); retry {}/{} in {:.1f}s",
+                "database not reachable yet ({}): attempt {} of {} failed; next in {:.1f}s",
                 target.describe(),
                 attempt,
-                attempts - 1,
+                attempts,
                 delay,
             )
             await asyncio.sleep(delay)

@@ -14,9 +14,7 @@ _ASSET = re.compile(r"""(?:src|href)=['"]([^'"]+)['"]""")
 
 
 def _debug(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, app=msgspec.structs.replace(settings.app, debug=True)
-    )
+    return msgspec.structs.replace(settings, app=msgspec.structs.replace(settings.app, debug=True))
 
 
 def test_docs_page_loads_nothing_from_another_host(local_settings: Settings) -> None:
