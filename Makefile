@@ -6,6 +6,7 @@ SHELL := /bin/bash
 #: APP_ENV=local|dev|...  the settings `make run`/`make dev` use (default local; ENV also works)
 #: HTTP_PORT=8000         the API's port: make run/dev, and the host port of `make up` (dev)
 #: GPU=1                  add the NVIDIA overlay (compose.gpu.yaml) to up/down/logs/ps
+#: INIT_ARGS=...          flags for secrets-init, e.g. --replace-rule (see docs/secrets.md)
 #: PYTEST_ARGS=...        extra pytest arguments for test-integration
 ENV ?= dev
 # uv from PATH, else a private copy bootstrapped into .tools/ (a fresh machine has only Python + make).
@@ -67,7 +68,7 @@ bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth, Compose stac
 # --- secrets ---
 .PHONY: secrets-init secrets-edit
 secrets-init: venv ## new age key (outside the repo for dev/prod), .sops.yaml rule, secrets/ENV.yaml
-	$(UV) run --frozen keel secrets init $(ENV)
+	$(UV) run --frozen keel secrets init $(ENV) $(INIT_ARGS)
 
 secrets-edit: venv ## edit secrets/ENV.yaml in EDITOR: validated, re-encrypted, temp file shredded
 	$(UV) run --frozen keel secrets edit $(ENV)
