@@ -25,6 +25,7 @@ from keel import middleware as request_context
 from keel.api_docs import asset_router, openapi_config
 from keel.components import Component, build_components
 from keel.config import Settings, load
+from keel.error_text import readable
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, flush_access_log, redact
@@ -50,9 +51,13 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(str(exc.detail))}
-    if exc.extra and (request.app.debug or exc.status_code < 500):
-        body["extra"] = exc.extra
+    limit = request.app.request_max_body_size
+    detail, extra = readable(
+        exc.status_code, str(exc.detail), exc.extra, limit if isinstance(limit, int) else None
+    )
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(detail)}
+    if extra and (request.app.debug or exc.status_code < 500):
+        body["extra"] = extra
     return Response(
         body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
     )

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_202_ACCEPTED,
+    HTTP_400_BAD_REQUEST,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -49,6 +50,17 @@ def _job_id(text: str) -> int:
         return parse_job_id(text)
     except JobNotFoundError as exc:
         raise NotFoundException(detail=str(exc)) from None
+
+
+def _cursor(text: str) -> int:
+    try:
+        return parse_job_id(text)
+    except JobNotFoundError:
+        raise HTTPException(
+            status_code=HTTP_400_BAD_REQUEST,
+            detail=f"cursor {text!r} is not a page cursor: pass back the next_cursor of the "
+            "previous page unchanged (omit cursor for the first page)",
+        ) from None
 
 
 class JobsController(Controller):
@@ -88,7 +100,7 @@ class JobsController(Controller):
         cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-        after = _job_id(cursor) if cursor else None
+        after = _cursor(cursor) if cursor else None
         return await _service(state).page(
             status=status.value if status else None, kind=kind, limit=limit, cursor=after
         )
