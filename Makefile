@@ -2,6 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+#: ENV=dev|test|prod      the stack for up/down/logs/ps/secrets-* (default dev)
+#: APP_ENV=local|dev|...  the settings `make run`/`make dev` use (default local; ENV also works)
+#: HTTP_PORT=8000         the API's port: make run/dev, and the host port of `make up` (dev)
+#: GPU=1                  add the NVIDIA overlay (compose.gpu.yaml) to up/down/logs/ps
+#: INIT_ARGS=...          flags for secrets-init, e.g. --replace-rule (see docs/secrets.md)
+#: PYTEST_ARGS=...        extra pytest arguments for test-integration
 ENV ?= dev
 # uv from PATH, else a private copy bootstrapped into .tools/ (a fresh machine has only Python + make).
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
@@ -9,8 +15,11 @@ PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS ?= never
 
 .PHONY: help
-help: ## list the targets
+help: ## list the targets and the variables they read
+	@echo "Targets:"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@echo "Variables (make TARGET NAME=value, or exported):"
+	@grep -hE '^#: ' $(MAKEFILE_LIST) | sed 's/^#: /  /'
 
 .tools/bin/uv:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keel needs Python >= 3.11; found " + sys.version.split()[0])'
@@ -21,10 +30,21 @@ help: ## list the targets
 venv: $(UV) ## create/refresh .venv exactly from uv.lock
 	$(UV) sync --frozen
 
-.PHONY: run
-run: venv ## run the API locally: SQLite + in-process broker, http://127.0.0.1:8000
-	APP_ENV=local $(UV) run --frozen keel migrate
-	APP_ENV=local $(UV) run --frozen keel serve
+# The environment of `make run`/`make dev`: APP_ENV, else an ENV given by you (not the default
+# above, which is for the compose targets), else local. keel refuses an unknown one in one line.
+RUN_ENV := $(or $(APP_ENV),$(if $(filter-out file default undefined,$(origin ENV)),$(ENV)),local)
+
+.PHONY: run dev check-run-env
+check-run-env:
+	@if [ -n "$(APP_ENV)" ] && [ "$(origin ENV)" != file ] && [ "$(APP_ENV)" != "$(ENV)" ]; then \
+	  echo "make: APP_ENV=$(APP_ENV) and ENV=$(ENV) disagree; set one of them" >&2; exit 2; fi
+	@echo "make: APP_ENV=$(RUN_ENV) (uv run keel serve --migrate)"
+
+run: venv check-run-env ## run the API (APP_ENV, default local: SQLite + in-process broker) on :8000
+	APP_ENV=$(RUN_ENV) $(UV) run --frozen keel serve --migrate
+
+dev: venv check-run-env ## like run, restarting on every change under src/ (HTTP_RELOAD=true)
+	APP_ENV=$(RUN_ENV) HTTP_RELOAD=true $(UV) run --frozen keel serve --migrate
 
 .PHONY: test
 test: venv ## unit + service tests (starts throwaway PostgreSQL/Redis/MariaDB itself)
@@ -48,7 +68,7 @@ bench: venv ## benchmarks (HTTP stack, config, secrets, jobs, auth, Compose stac
 # --- secrets ---
 .PHONY: secrets-init secrets-edit
 secrets-init: venv ## new age key (outside the repo for dev/prod), .sops.yaml rule, secrets/ENV.yaml
-	$(UV) run --frozen keel secrets init $(ENV)
+	$(UV) run --frozen keel secrets init $(ENV) $(INIT_ARGS)
 
 secrets-edit: venv ## edit secrets/ENV.yaml in EDITOR: validated, re-encrypted, temp file shredded
 	$(UV) run --frozen keel secrets edit $(ENV)

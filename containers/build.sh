@@ -98,11 +98,25 @@ build_app() {
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
   version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n1)"
   created="$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)"
+  build_log="${BUILD_LOG:-/tmp/keel-image-build.log}"
+  log "full build output: $build_log"
   "$DOCKER" build -f Containerfile \
     --build-arg "BASE_IMAGE=$APP_BASE" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
-    --label "org.keel.inputs=$hash" -t "$KEEL_IMAGE" . >"${BUILD_LOG:-/tmp/keel-image-build.log}" 2>&1 || {
-      tail -n 60 "${BUILD_LOG:-/tmp/keel-image-build.log}" >&2
+    --label "org.keel.inputs=$hash" -t "$KEEL_IMAGE" . >"$build_log" 2>&1 &
+  build_pid=$!
+  # A short progress line every 15 s (the build's last step), so minutes of silence do not
+  # look like a hang.
+  waited=0
+  while kill -0 "$build_pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if [ $((waited % 15)) = 0 ] && kill -0 "$build_pid" 2>/dev/null; then
+      log "still building $KEEL_IMAGE (${waited}s): $(grep -E '^(#[0-9]+ \[|Step )' "$build_log" | tail -n1 | cut -c1-80)"
+    fi
+  done
+  wait "$build_pid" || {
+      tail -n 60 "$build_log" >&2
       exit 1
     }
   log "built $KEEL_IMAGE ($("$DOCKER" image inspect --format '{{.Size}}' "$KEEL_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"

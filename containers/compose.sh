@@ -115,20 +115,30 @@ states() {
 # Wait until every long-running container is healthy and every one-shot exited 0.
 wait_healthy() {
   local timeout="${UP_TIMEOUT:-180}" start now service name state health code pending failed
+  local waiting reported=0
   start=$(date +%s)
+  echo "compose.sh: waiting for $PROJECT to be healthy (up to ${timeout}s)"
   while true; do
     pending=0
     failed=""
+    waiting=""
     while read -r service name state health code; do
       [ -n "$service" ] || continue
       if [ "$state" = exited ] || [ "$state" = dead ]; then
         [ "$code" = 0 ] || failed+=" $service(${name#/}: exit $code)"
       elif [ "$health" = "-" ]; then
-        [ "$state" = running ] || pending=$((pending + 1))
+        [ "$state" = running ] || { pending=$((pending + 1)); waiting+=" $service($state)"; }
       elif [ "$health" != healthy ]; then
         pending=$((pending + 1))
+        waiting+=" $service($health)"
       fi
     done < <(states)
+    # A short progress line every 10 s, so a slow start does not look like a hang.
+    now=$(date +%s)
+    if [ -n "$waiting" ] && [ $((now - start)) -ge $((reported + 10)) ]; then
+      reported=$((now - start))
+      echo "compose.sh: ${reported}s, still waiting for:$waiting"
+    fi
     if [ -n "$failed" ]; then
       echo "compose.sh: failed:$failed" >&2
       return 1

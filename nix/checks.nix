@@ -118,13 +118,16 @@ in
   '';
 
   # The unit tests, in the dev venv, on the flake's source, with the external commands the suite
-  # and the docs it runs call (nix/config.json unitTestTools; tests/unit/nix/
+  # and the docs it runs call (nix/config.json unitTestTools: command -> nixpkgs attribute; tests/unit/nix/
   # test_nix_unit_test_tools.py keeps that list complete). Tests that need tools absent from the
   # build sandbox (nix-instantiate, docker) skip and say so.
   unit-tests =
     pkgs.runCommand "keel-unit-tests"
       {
-        nativeBuildInputs = [ py.devVenv ] ++ map (tool: pkgs.${tool}) settings.unitTestTools;
+        nativeBuildInputs = [
+          py.devVenv
+        ]
+        ++ map (attr: pkgs.${attr}) (builtins.attrValues settings.unitTestTools);
       }
       ''
         cp -r ${src} source

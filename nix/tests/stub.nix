@@ -81,6 +81,8 @@ let
       jq = drv "jq" { };
       curl = drv "curl" { };
       openssl = drv "openssl" { };
+      prometheus = drv "prometheus" { };
+      git = drv "git" { };
       gnutar = drv "gnutar" { };
       nixfmt-rfc-style = drv "nixfmt" { };
       # callPackage is only used on pyproject-nix.build.packages, whose stub is a function.

@@ -18,12 +18,11 @@ from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from loguru import logger
 
 from keel import __version__
 from keel import middleware as request_context
+from keel.api_docs import asset_router, openapi_config
 from keel.components import Component, ReadinessCheck, build_components
 from keel.config import Settings, load
 from keel.health import HealthController
@@ -54,7 +53,9 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
         try:
             await stack.start()
         except StartupError as exc:
-            if settings.app.debug:
+            # One line; the traceback only for whoever asked for debug logs (DEBUG=true is
+            # the API's debug mode, on in `make run`, and a startup failure is no bug).
+            if settings.log.level in ("DEBUG", "TRACE"):
                 logger.opt(exception=exc.cause).bind(lifecycle=True).error(str(exc))
             else:
                 logger.bind(lifecycle=True).error(str(exc))
@@ -107,16 +108,9 @@ def create_app(
         if http.cors_origins
         else None
     )
-    openapi = (
-        OpenAPIConfig(
-            title=settings.app.name,
-            version=__version__,
-            render_plugins=[SwaggerRenderPlugin()],
-            path="/docs",
-        )
-        if settings.app.debug
-        else None
-    )
+    # The docs, and the Swagger UI assets they load (served from a package, no CDN).
+    openapi = openapi_config(settings.app.name) if settings.app.debug else None
+    docs_assets = [asset_router()] if settings.app.debug else []
     if runtime is not None:
         redis = runtime.redis.client if runtime.redis is not None else None
     else:  # embedded with hand-picked components: stores of their own
@@ -126,7 +120,11 @@ def create_app(
         error: status for c in components for error, status in c.errors.items()
     }
     app = Litestar(
-        route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
+        route_handlers=[
+            HealthController,
+            *docs_assets,
+            *(h for c in components for h in c.route_handlers),
+        ],
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
         dependencies={"readiness_checks": _provided(readiness)},

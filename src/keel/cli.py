@@ -21,7 +21,8 @@ COMMAND_MODULES: list[str] = [
     "keel.commands.serve_cmd",
     "keel.db.commands",
     "keel.tasks.commands",
-    "keel.domain.users.commands",
+    "keel.commands.users_cmd",
+    "keel.commands.apikeys_cmd",
     "keel.commands.credentials_cmd",
     "keel.backup.commands",
     "keel.stack.commands",
@@ -39,8 +40,8 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
     "healthcheck": ("keel.commands.serve_cmd", "keel.tasks.commands"),
     "migrate": ("keel.db.commands",),
     "worker": ("keel.tasks.commands",),
-    "users": ("keel.domain.users.commands",),
-    "apikeys": ("keel.domain.users.commands",),
+    "users": ("keel.commands.users_cmd",),
+    "apikeys": ("keel.commands.apikeys_cmd",),
     "credentials": ("keel.commands.credentials_cmd",),
     "backup": ("keel.backup.commands",),
     "restore": ("keel.backup.commands",),
@@ -50,11 +51,41 @@ COMMAND_OWNERS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What `keel --help` lists, in this order, without importing a single command module (they pull
+# in the web framework and the ORM: seconds). A test holds these to what the modules register.
+COMMAND_SUMMARIES: dict[str, str] = {
+    "config": "inspect the configuration",
+    "secrets": "SOPS/age encrypted secrets",
+    "gpu": "show this host's NVIDIA GPUs and their processes",
+    "serve": "run the API under Granian",
+    "healthcheck": "exit 0 when a process is healthy, else 1",
+    "migrate": "upgrade the database to the latest schema (safe to run concurrently)",
+    "worker": "run Taskiq worker processes for the job queues",
+    "users": "manage users (people who log in)",
+    "apikeys": "manage API keys (services that sign requests)",
+    "credentials": "write service passwords from the settings into files (Compose)",
+    "backup": "encrypted PostgreSQL + Redis backup (no action: take one now)",
+    "restore": "verify a backup, then restore it (one transaction) and restart",
+    "after-restore": "(run by keel restore) requeue jobs, reset sessions",
+    "stack": "Docker Swarm: render, deploy, remove the stack",
+    "doctor": "check this host's config, secrets, database, Redis, workers (exit 1 on a failure)",
+}
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the modules its command needs are imported.
+
+    Without a command word (``keel --help``, ``keel``, an unknown word) the top level is built
+    from :data:`COMMAND_SUMMARIES`; ``argv=None`` (library use, tests) registers everything.
+    """
     parser = argparse.ArgumentParser(prog="keel", description="Keel service command line")
     parser.add_argument("--version", action="version", version=f"keel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     first = next((word for word in argv or () if not word.startswith("-")), None)
+    if argv is not None and first not in COMMAND_OWNERS:
+        for name, summary in COMMAND_SUMMARIES.items():
+            subparsers.add_parser(name, help=summary)
+        return parser
     for module_name in COMMAND_OWNERS.get(first or "", tuple(COMMAND_MODULES)):
         importlib.import_module(module_name).register(subparsers)
     return parser

@@ -19,6 +19,7 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from keel.error_digest import unhandled_errors
+from keel.error_text import readable
 from keel.logging import escape_controls, redact
 
 ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
@@ -35,9 +36,14 @@ class ErrorStatus:
 def http_error_response(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(str(exc.detail))}
-    if exc.extra and (request.app.debug or exc.status_code < 500):
-        body["extra"] = exc.extra
+    limit = request.app.request_max_body_size
+    # Litestar's terse details made readable (e.g. a 413 names the limit and its setting).
+    detail, extra = readable(
+        exc.status_code, str(exc.detail), exc.extra, limit if isinstance(limit, int) else None
+    )
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": redact(detail)}
+    if extra and (request.app.debug or exc.status_code < 500):
+        body["extra"] = extra
     return Response(
         body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON
     )

@@ -21,13 +21,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from keel.config import Settings
 from keel.redis_conn import CLAIM_SCRIPT
 from keel.resilience import PeriodicTask
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: `keel users …` uses Snowflake without loading Redis's client
+    from redis.asyncio import Redis
+
     from keel.lifecycle import Resource
     from keel.redis_client import RedisResource
 

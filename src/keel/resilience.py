@@ -56,7 +56,10 @@ async def retry_until_ready(
             if not retryable(exc) or attempt == attempts:
                 return exc, attempt
             delay = backoff(attempt, base, cap)
-            logger.warning("{}; retry {}/{} in {:.1f}s", waiting, attempt, attempts - 1, delay)
+            # Counted like the final error ("after N attempts"): attempt k of N.
+            logger.warning(
+                "{}: attempt {} of {} failed; next in {:.1f}s", waiting, attempt, attempts, delay
+            )
             await asyncio.sleep(delay)
         else:
             return None

@@ -52,7 +52,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     env = {
         "APP_ENV": "test",
         "KEEL_IMAGE": KEEL_IMAGE,
-        "API_PORT": str(free_port()),
+        "HTTP_PORT": str(free_port()),
         "KEEL_AGE_KEY_FILE": str(
             stage_key(REPO / "secrets" / "keys" / "test.agekey", tmp_path_factory.mktemp("key"))
         ),
@@ -101,7 +101,7 @@ def stack(docker_services: Any, stack_env: dict[str, str]) -> Stack:
 @pytest.fixture(scope="session")
 def api(stack: Stack, stack_env: dict[str, str]) -> Api:
     """A logged-in API client on the published loopback port."""
-    client = Api(f"http://127.0.0.1:{stack_env['API_PORT']}")
+    client = Api(f"http://127.0.0.1:{stack_env['HTTP_PORT']}")
     client.login(stack, *USER)
     return client
 

@@ -188,7 +188,7 @@ def test_plain_compose_up_is_the_dev_stack(tmp_path: Path, down_after: list[Stac
     env = {
         "KEEL_AGE_KEY_FILE": str(stage_key(key, tmp_path / "staged")),
         "KEEL_IMAGE": KEEL_IMAGE,
-        "API_PORT": str(api_port),
+        "HTTP_PORT": str(api_port),
         "POSTGRES_PORT": str(free_port()),
         "REDIS_PORT": str(free_port()),
         **images,

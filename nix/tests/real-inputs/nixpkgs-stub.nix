@@ -261,6 +261,7 @@ let
     gnutar = pkg "gnutar" { };
     curl = pkg "curl" { };
     openssl = pkg "openssl" { };
+    prometheus = pkg "prometheus" { };
     git = pkg "git" { };
     unzip = pkg "unzip" { };
     ugrep = pkg "ugrep" { meta.mainProgram = "ugrep"; };

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from typing import TYPE_CHECKING
 
 from keel.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Imported where used: operator commands import these errors without loading Litestar.
+    from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 
 # The one message every authentication failure shows; never says which check failed.
 CLIENT_DETAIL = "invalid or missing credentials"
@@ -39,10 +43,14 @@ class ThrottledError(Exception):
 
 
 def unauthorized(scheme: str = "Bearer") -> NotAuthorizedException:
+    from litestar.exceptions import NotAuthorizedException
+
     return NotAuthorizedException(detail=CLIENT_DETAIL, headers={"WWW-Authenticate": scheme})
 
 
 def too_many(retry_after: int) -> TooManyRequestsException:
+    from litestar.exceptions import TooManyRequestsException
+
     return TooManyRequestsException(
         detail="too many requests", headers={"Retry-After": str(max(1, retry_after))}
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from loguru import logger
-
 from keel.auth.crypto import SecretCipher
+from keel.auth.dev_values import required_secret as _secret
 from keel.auth.errors import AuthConfigError
 from keel.auth.jwt import JwtService
 from keel.auth.keys import build_key_ring
@@ -17,7 +15,6 @@ from keel.blocking_pool import BlockingPool
 from keel.client_address import ClientAddress, parse_networks
 from keel.config import Settings
 from keel.config.sections.auth import AuthSettings
-from keel.logging import register_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,26 +28,6 @@ class AuthRuntime:
     client_address: ClientAddress
     # Argon2 hashing, off the event loop and capped per process (keel.blocking_pool).
     password_pool: BlockingPool
-
-
-def _local_dev_value(settings: Settings, name: str) -> str:
-    """A stable per-checkout value for ``APP_ENV=local`` only (server and CLI agree on it)."""
-    seed = f"keel-local-dev-only:{name}:{settings.root}".encode()
-    return hashlib.sha256(seed).hexdigest()
-
-
-def _secret(settings: Settings, name: str, value: str) -> str:
-    if value:
-        return value
-    if settings.app.env == "local":
-        generated = _local_dev_value(settings, name)
-        register_secret(generated)
-        logger.warning("{} not set: using a development value (APP_ENV=local only)", name)
-        return generated
-    raise AuthConfigError(
-        f"{name}: required in APP_ENV={settings.app.env} "
-        f"(add it to secrets/{settings.app.env}.yaml, e.g. `keel secrets init`)"
-    )
 
 
 def build_runtime(settings: Settings) -> AuthRuntime:

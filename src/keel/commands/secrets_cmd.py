@@ -188,14 +188,48 @@ def key_file_text(identity: str, recipient: str, *, note: str | None = None) -> 
     return "\n".join([*lines, identity, ""])
 
 
+def _env_key_path(env: str, root: Path, args: argparse.Namespace) -> Path:
+    if args.key_file:
+        return Path(args.key_file).expanduser()
+    if env in COMMITTED_KEY_ENVS or args.in_repo:
+        return root / "secrets" / "keys" / f"{env}.agekey"
+    return keel_key_dir(os.environ) / f"{env}.agekey"
+
+
+def _public_key_of(key_path: Path) -> str | None:
+    if not key_path.is_file():
+        return None
+    for line in key_path.read_text().splitlines():
+        if line.strip().startswith(age_keys.SECRET_KEY_PREFIX):
+            return age_keys.public_of(line)
+    return None
+
+
+def _check_existing_rule(
+    env: str, config: Path, recipients: list[str], key_path: Path, args: argparse.Namespace
+) -> None:
+    """Refuse to encrypt new secrets to keys already in the env's rule unless told which way.
+
+    A cloned repository's ``.sops.yaml`` may name the dev key of whoever set it up; silently
+    adding the newcomer's key would also encrypt the new secrets to a key they do not hold.
+    """
+    own = _public_key_of(key_path)
+    if not recipients or own in recipients or args.add_recipient or args.replace_rule:
+        return
+    listed = ", ".join(r[:12] + "…" for r in recipients)
+    raise CommandError(
+        f"{config} already has a rule for secrets/{env}.yaml naming {len(recipients)} other "
+        f"key(s) ({listed}), not yours ({key_path}): the new secrets would be readable with "
+        f"those keys too. Pass --replace-rule to make the rule name only your key (your own "
+        f"{env} environment), or --add-recipient to encrypt to those keys and yours (a shared "
+        f"one); to join a teammate's existing secrets/{env}.yaml instead, send them your public "
+        f"key for `keel secrets updatekeys {env}`"
+    )
+
+
 def _ensure_key(env: str, root: Path, args: argparse.Namespace) -> tuple[Path, str]:
     """The env's key file (created if missing) and its public key."""
-    if args.key_file:
-        key_path = Path(args.key_file).expanduser()
-    elif env in COMMITTED_KEY_ENVS or args.in_repo:
-        key_path = root / "secrets" / "keys" / f"{env}.agekey"
-    else:
-        key_path = keel_key_dir(os.environ) / f"{env}.agekey"
+    key_path = _env_key_path(env, root, args)
     if key_path.is_file():
         identities = Identities()
         identities.add_file(key_path, "key file")
@@ -224,10 +258,14 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"{target}: already exists; change values with `keel secrets set {env} KEY VALUE`, "
             f"`keel secrets edit {env}` or `keel secrets rotate {env}` (or pass --force)"
         )
-    key_path, recipient = _ensure_key(env, root, args)
     config = root / sops_config.CONFIG_NAME
     recipients = sops_config.recipients_in(config, env)
-    if recipient not in recipients:
+    _check_existing_rule(env, config, recipients, _env_key_path(env, root, args), args)
+    key_path, recipient = _ensure_key(env, root, args)
+    if args.replace_rule and recipients != [recipient]:
+        sops_config.set_env_rule(config, env, [recipient])
+        print(f"{config}: rule for secrets/{env}.yaml now names only your key {recipient}")
+    elif recipient not in recipients:
         recipients.append(recipient)
         sops_config.set_env_rule(config, env, recipients)
         print(f"{config}: rule for secrets/{env}.yaml now lists {len(recipients)} recipient(s)")
@@ -535,6 +573,17 @@ def register(subparsers: Any) -> None:
         "--in-repo", action="store_true", help="keep the key under secrets/keys/ (local/test only!)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing secrets file")
+    rule = p.add_mutually_exclusive_group()
+    rule.add_argument(
+        "--replace-rule",
+        action="store_true",
+        help="when .sops.yaml already has a rule for ENV naming other keys: name only yours",
+    )
+    rule.add_argument(
+        "--add-recipient",
+        action="store_true",
+        help="when .sops.yaml already has a rule for ENV naming other keys: add yours to them",
+    )
 
     p = add("decrypt", cmd_decrypt, "print the plaintext of a SOPS file")
     p.add_argument("file")

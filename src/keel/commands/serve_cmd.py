@@ -7,9 +7,12 @@ import os
 import sys
 from typing import Any
 
-from keel.config import ENVIRONMENTS, load
+from keel.config import ENVIRONMENTS, Settings, load
 from keel.config.show import render_table
 from keel.health_probe import mark_ready, probe, summarise, was_ready
+
+# Exit status of `keel serve` when its address cannot be bound (keel.app: 3 = startup failed).
+PORT_UNAVAILABLE_EXIT = 3
 
 
 def register(subparsers: Any) -> None:
@@ -19,6 +22,11 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--host", help="bind address (default: HTTP_HOST)")
     serve.add_argument("--port", type=int, help="port (default: HTTP_PORT, 8000)")
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="upgrade the database schema first, in this process (make run, make dev)",
+    )
     serve.set_defaults(handler=run_serve)
 
     health = subparsers.add_parser("healthcheck", help="exit 0 when a process is healthy, else 1")
@@ -45,16 +53,25 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["HTTP_PORT"] = str(args.port)
     settings = load()
     from keel.app import api_runtime
+    from keel.listen_check import listen_problem
+
+    # Before anything slow: a port in use is one line, not a Granian traceback.
+    problem = listen_problem(settings.http.host, settings.http.port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return PORT_UNAVAILABLE_EXIT
     from keel.components import build_components
 
     # Pre-flight in the main process: a component that refuses its settings (a bad JWT key,
     # say) fails here with the config report, not inside every Granian worker.
     build_components(api_runtime(settings))
     from keel.app import STARTUP_FAILED_EXIT
-    from keel.logging import configure_logging
+    from keel.logging import configure_logging, use_json
     from keel.server import serve
 
     configure_logging(settings, process="api")
+    if args.migrate and not _migrate(settings):
+        return 1
     if settings.app.echo_config:
         from loguru import logger
 
@@ -65,10 +82,31 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     failure = serve(settings)
     if failure:
-        # The worker already logged it; this is the last line an operator sees.
-        print(failure, file=sys.stderr)
+        # The worker logged it; repeat it as the last plain line only when that log line was
+        # JSON (containers), not when the terminal already shows it in plain text.
+        if use_json(settings.log.format, sys.stdout):
+            print(failure, file=sys.stderr)
         return STARTUP_FAILED_EXIT
     return 0
+
+
+def _migrate(settings: Settings) -> bool:
+    """``keel migrate`` in this process: one interpreter start less for ``make run``."""
+    import asyncio
+
+    from loguru import logger
+
+    from keel.db.errors import DatabaseConnectError
+    from keel.db.migrate import MigrationLockTimeoutError, migrate
+    from keel.db.url import DatabaseUrlError
+
+    try:
+        outcome = asyncio.run(migrate(settings))
+    except (DatabaseConnectError, DatabaseUrlError, MigrationLockTimeoutError) as exc:
+        logger.bind(lifecycle=True).error("migrate failed: {}", exc)
+        return False
+    logger.bind(lifecycle=True).info("migrate: {}", outcome.describe())
+    return True
 
 
 def run_healthcheck_api(args: argparse.Namespace) -> int:

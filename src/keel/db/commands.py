@@ -26,7 +26,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from keel.db.errors import DatabaseConnectError
     from keel.db.migrate import MigrationLockTimeoutError, migrate
     from keel.db.url import DatabaseUrlError, database_target
-    from keel.logging import configure_logging
+    from keel.logging import configure_logging, use_json
 
     configure_logging(settings, process="migrate")
     try:
@@ -34,7 +34,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         outcome = asyncio.run(migrate(settings, args.revision))
     except (DatabaseConnectError, DatabaseUrlError, MigrationLockTimeoutError) as exc:
         logger.error("migrate failed: {}", exc)
-        print(f"migrate failed: {exc}", file=sys.stderr)
+        if use_json(settings.log.format, sys.stdout):  # else the terminal shows it already
+            print(f"migrate failed: {exc}", file=sys.stderr)
         return 1
     waited = f" (waited {outcome.waited_s:.1f}s for the lock)" if outcome.waited_s >= 0.5 else ""
     logger.bind(lifecycle=True).info(

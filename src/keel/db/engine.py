@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from advanced_alchemy.config import (
-    AlembicAsyncConfig,
-    AsyncSessionConfig,
-    EngineConfig,
-    SQLAlchemyAsyncConfig,
-)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool, StaticPool
@@ -20,12 +14,17 @@ from keel.db.errors import DatabaseConnectError, classify, connect_error
 from keel.db.url import DbTarget, database_target, sqlite_path
 from keel.resilience import retry_until_ready
 
+if TYPE_CHECKING:
+    # advanced-alchemy is imported where its configs are built: importing it costs seconds,
+    # and the operator commands only need connect_args/connect_with_retries from here.
+    from advanced_alchemy.config import EngineConfig, SQLAlchemyAsyncConfig
+
 # Migrations use this version table (advanced-alchemy's default name, spelled out).
 VERSION_TABLE = "alembic_versions"
 MIGRATIONS_DIR = "keel.db:migrations"
 
 
-def _connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
+def connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
     if target.type == "postgresql":
         # Fail a dead connect fast; jit off: short OLTP queries pay for JIT and never win.
         return {"timeout": timeout, "server_settings": {"jit": "off"}}
@@ -37,9 +36,11 @@ def _connect_args(target: DbTarget, timeout: float) -> dict[str, Any]:
 
 
 def engine_config(settings: Settings, target: DbTarget) -> EngineConfig:
+    from advanced_alchemy.config import EngineConfig
+
     db = settings.db
     common: dict[str, Any] = {
-        "connect_args": _connect_args(target, db.connect_timeout),
+        "connect_args": connect_args(target, db.connect_timeout),
         "echo": db.echo,
         "hide_parameters": not settings.app.debug,
     }
@@ -63,6 +64,8 @@ def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, An
 
     ``one_shot`` (the migrator) opens no pool: a single connection is used and closed.
     """
+    from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig
+
     target = database_target(settings)
     config = engine_config(settings, target)
     if one_shot and target.type != "sqlite":
@@ -91,7 +94,30 @@ def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, An
 
 def sqlalchemy_config(settings: Settings, *, one_shot: bool = False) -> SQLAlchemyAsyncConfig:
     """The plain advanced-alchemy config (worker, migrator, tests)."""
+    from advanced_alchemy.config import SQLAlchemyAsyncConfig
+
     return SQLAlchemyAsyncConfig(**config_kwargs(settings, one_shot=one_shot))
+
+
+def one_shot_engine(settings: Settings, target: DbTarget) -> AsyncEngine:
+    """A pool-less engine for one command (``keel migrate``, ``keel users …``).
+
+    Plain SQLAlchemy, not advanced-alchemy's config: these commands must start in about a second.
+    An in-memory SQLite keeps its single connection (it would be a new, empty database otherwise).
+    """
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    path = sqlite_path(target)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    memory = target.type == "sqlite" and path is None
+    return create_async_engine(
+        target.url.render_as_string(hide_password=False),
+        connect_args=connect_args(target, settings.db.connect_timeout),
+        poolclass=StaticPool if memory else NullPool,
+        echo=settings.db.echo,
+        hide_parameters=not settings.app.debug,
+    )
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from advanced_alchemy.alembic.commands import AlembicCommands
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keel.config import Settings
-from keel.db.engine import VERSION_TABLE, connect_with_retries, sqlalchemy_config
+from keel.db.engine import MIGRATIONS_DIR, VERSION_TABLE, connect_with_retries, one_shot_engine
 from keel.db.url import DbTarget, database_target, sqlite_path
 
 # Any fixed 64-bit number; every Keel migrator uses the same one.
@@ -58,13 +59,18 @@ class MigrationOutcome:
         )
 
 
+def alembic_config() -> AlembicConfig:
+    # Plain Alembic (not advanced-alchemy's wrapper, which costs seconds to import); the
+    # environment (migrations/env.py) reads the version table name and the connection from here.
+    config = AlembicConfig()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    config.version_table_name = VERSION_TABLE  # type: ignore[attr-defined]
+    return config
+
+
 @functools.cache
 def script_directory() -> ScriptDirectory:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", "keel.db:migrations")
-    return ScriptDirectory.from_config(config)
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def head_revision() -> str | None:
@@ -182,13 +188,14 @@ async def _release_db_lock(connection: AsyncConnection, target: DbTarget) -> Non
 
 
 async def _upgrade_locked(
-    connection: AsyncConnection, commands: AlembicCommands, revision: str
+    connection: AsyncConnection, revision: str
 ) -> tuple[str | None, str | None]:
     def upgrade(sync_connection: Connection) -> tuple[str | None, str | None]:
         before = _current_revision(sync_connection)
         if before != head_revision() or revision != "head":
-            commands.config.attributes["connection"] = sync_connection
-            commands.upgrade(revision)
+            config = alembic_config()
+            config.attributes["connection"] = sync_connection
+            alembic_command.upgrade(config, revision)
         return before, _current_revision(sync_connection)
 
     return await connection.run_sync(upgrade)
@@ -197,13 +204,11 @@ async def _upgrade_locked(
 async def migrate(settings: Settings, revision: str = "head") -> MigrationOutcome:
     """Upgrade the database to ``revision`` under the migration lock."""
     target = database_target(settings)
-    config = sqlalchemy_config(settings, one_shot=True)
-    engine = config.get_engine()
+    engine = one_shot_engine(settings, target)
     try:
         error = await connect_with_retries(engine, target, settings.db.connect_retries)
         if error is not None:
             raise error
-        commands = AlembicCommands(sqlalchemy_config=config)
         timeout = settings.db.migrate_lock_timeout
         began = time.monotonic()
         path = sqlite_path(target)
@@ -212,7 +217,7 @@ async def migrate(settings: Settings, revision: str = "head") -> MigrationOutcom
             await _db_lock(connection, target, timeout)
             waited = time.monotonic() - began
             try:
-                before, after = await _upgrade_locked(connection, commands, revision)
+                before, after = await _upgrade_locked(connection, revision)
                 await connection.commit()
             finally:
                 await _release_db_lock(connection, target)

@@ -14,6 +14,7 @@ from keel.auth.errors import CredentialError, ThrottledError
 from keel.auth.runtime import build_runtime
 from keel.db.engine import sqlalchemy_config
 from keel.domain.users.services import SessionService, UserService
+from keel.redis_conn import make_client
 from keel.stores import build_store_registry
 
 pytestmark = pytest.mark.service
@@ -23,7 +24,8 @@ PASSWORD = "correct horse battery staple"  # same as conftest
 async def test_concurrent_wrong_logins_reach_the_hash_at_most_limit_times(world: Any) -> None:
     w, _ = world
     runtime = build_runtime(w.settings)
-    limits = build_store_registry(w.settings).get("rate_limit")
+    redis = make_client(w.settings)
+    limits = build_store_registry(w.settings.app.name, redis).get("rate_limit")
     engine = sqlalchemy_config(w.settings, one_shot=True).get_engine()
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
@@ -51,3 +53,4 @@ async def test_concurrent_wrong_logins_reach_the_hash_at_most_limit_times(world:
         assert await attempt(PASSWORD, "198.51.100.2") == 200  # the owner elsewhere: fine
     finally:
         await engine.dispose()
+        await redis.aclose()

@@ -116,7 +116,7 @@ def test_bad_secret_value_is_masked_in_the_error(tmp_path: Path) -> None:
     root2 = make_root(tmp_path / "b", body="HTTP_MAX_BODY_BYTES=1\n")
     with pytest.raises(ConfigError) as info2:
         load("dev", root=root2, environ={"JWT_EXPIRE_MINUTES": "0"})
-    assert "JWT_EXPIRE_MINUTES: expected an integer in 1..43200, got '0'" in str(info2.value)
+    assert "JWT_EXPIRE_MINUTES: expected 1..43200, got 0" in str(info2.value)
 
 
 def test_unknown_app_env_lists_the_valid_ones(tmp_path: Path) -> None:

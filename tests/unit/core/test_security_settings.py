@@ -35,11 +35,11 @@ def strong_env() -> dict[str, str]:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("SIGNATURE_WINDOW_SECONDS", "-5", "an integer in 1..86400, got '-5'"),
-        ("JWT_LEEWAY_SECONDS", "-1", "an integer in 0..3600, got '-1'"),
-        ("JWT_MAX_BYTES", "0", "an integer in 512..65536, got '0'"),
-        ("AUTH_LOGIN_FAILURES_PER_USER", "0", "an integer in 1..10000, got '0'"),
-        ("JWT_REVOCATION_CACHE_SECONDS", "-0.5", "a number in 0..60, got '-0.5'"),
+        ("SIGNATURE_WINDOW_SECONDS", "-5", "1..86400, got -5"),
+        ("JWT_LEEWAY_SECONDS", "-1", "0..3600, got -1"),
+        ("JWT_MAX_BYTES", "0", "512..65536, got 0"),
+        ("AUTH_LOGIN_FAILURES_PER_USER", "0", "1..10000, got 0"),
+        ("JWT_REVOCATION_CACHE_SECONDS", "-0.5", "0..60, got -0.5"),
     ],
 )
 def test_out_of_range_is_reported_with_the_other_problems(
@@ -75,8 +75,8 @@ def test_values_beyond_the_range_never_load(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load("dev", root=root, environ={})
-    assert "SIGNATURE_WINDOW_SECONDS: expected an integer in 1..86400" in str(info.value)
-    assert "JWT_LEEWAY_SECONDS: expected an integer in 0..3600" in str(info.value)
+    assert "SIGNATURE_WINDOW_SECONDS: expected 1..86400" in str(info.value)
+    assert "JWT_LEEWAY_SECONDS: expected 0..3600" in str(info.value)
 
 
 def test_shipped_prod_config_names_its_hosts() -> None:

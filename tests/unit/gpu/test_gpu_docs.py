@@ -15,10 +15,14 @@ REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "gpu.md").read_text()
 SHELL_LINES = [
     line.split("  #")[0].strip()
-    for block in re.findall(r"```sh\n(.*?)```", DOC, flags=re.DOTALL)
+    for block in re.findall(r"```sh[^\n]*\n(.*?)```", DOC, flags=re.DOTALL)
     for line in block.splitlines()
 ]
-KEEL_GPU = [line for line in SHELL_LINES if re.match(r"^(GPU_FAKE_NVML=\S+ )?keel gpu", line)]
+KEEL_GPU = [
+    line.replace("uv run keel", "keel", 1)
+    for line in SHELL_LINES
+    if re.match(r"^(GPU_FAKE_NVML=\S+ )?uv run keel gpu", line)
+]
 
 
 def test_doc_has_keel_gpu_commands() -> None:

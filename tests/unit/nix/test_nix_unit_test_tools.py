@@ -35,6 +35,9 @@ SKIPS_WITHOUT = {
     "nvidia-smi": "tests/unit/gpu/test_gpu_real.py: an NVIDIA driver",
     "make": "docs' make targets start Docker stacks or the venv (outside the sandbox)",
     "uv": "docs' uv commands manage a venv (the sandbox has the Nix venv instead)",
+    "rsync": "docs/operations.md: copying backups off the host, an operator's step",
+    "ssh": "docs/operations.md: copying backups off the host, an operator's step",
+    "systemd-analyze": "tests/unit/backup/test_schedule.py: skips without systemd",
 }
 _BLOCK = re.compile(r"^```sh[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _SUBPROCESS = re.compile(
@@ -94,8 +97,9 @@ def test_every_external_command_of_the_unit_suite_is_in_the_sandbox() -> None:
     }
     assert not unknown, (
         "commands run by tests/unit or by the docs it executes, but not available in the "
-        "checks.unit-tests sandbox: add them to unitTestTools in nix/config.json (a nixpkgs "
-        f"attribute of the same name) or to a list in this test with the reason: {unknown}"
+        "checks.unit-tests sandbox: add them to unitTestTools in nix/config.json (command: "
+        "the nixpkgs attribute that provides it) or to a list in this test with the reason: "
+        f"{unknown}"
     )
 
 

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_202_ACCEPTED,
+    HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -65,6 +66,17 @@ def _viewer(request: Request[Any, Any, Any]) -> Viewer:
     principal = current_principal(request)
     assert principal is not None  # JOBS_GUARDS ran
     return viewer_of(principal)
+
+
+def _cursor(text: str) -> int:
+    try:
+        return parse_job_id(text)
+    except JobNotFoundError:
+        raise HTTPException(
+            status_code=HTTP_400_BAD_REQUEST,
+            detail=f"cursor {text!r} is not a page cursor: pass back the next_cursor of the "
+            "previous page unchanged (omit cursor for the first page)",
+        ) from None
 
 
 class JobsController(Controller):
@@ -116,7 +128,7 @@ class JobsController(Controller):
         viewer = _viewer(request)
         if all_owners and not viewer.admin:
             raise PermissionDeniedException(detail="all=true needs the admin role")
-        after = parse_job_id(cursor) if cursor else None
+        after = _cursor(cursor) if cursor else None
         return await job_service.page(
             status=status.value if status else None,
             kind=kind,

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
@@ -28,6 +29,17 @@ from keel.domain.users.services import SessionService, UserService
 
 # Token responses must never be cached by a browser or a proxy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _log_refusal(
+    request: Request[Any, Any, Any], exc: CredentialError, *, username: str | None = None
+) -> None:
+    """The reason the client is never told goes to the log (as the auth middleware does)."""
+    who = f" for {username!r}" if username is not None else ""
+    client = request.client.host if request.client else "-"
+    logger.bind(auth_failure=exc.reason, client=client).info(
+        "authentication refused on {} {}{}: {}", request.method, request.url.path, who, exc.reason
+    )
 
 
 def _sessions(runtime: AuthRuntime, db_session: AsyncSession) -> SessionService:
@@ -50,7 +62,8 @@ class AuthController(Controller):
             return await _sessions(auth_runtime, db_session).refresh(
                 data.refresh_token, request.app.stores.get("revoked_tokens")
             )
-        except CredentialError:
+        except CredentialError as exc:
+            _log_refusal(request, exc)
             raise unauthorized() from None
 
     @post("/logout", guards=[require_user], status_code=HTTP_204_NO_CONTENT)
@@ -73,7 +86,8 @@ class AuthController(Controller):
                 data.refresh_token if data else None,
                 request.app.stores.get("revoked_tokens"),
             )
-        except CredentialError:
+        except CredentialError as exc:
+            _log_refusal(request, exc)
             raise unauthorized() from None
 
 
@@ -99,7 +113,8 @@ async def login(
         )
     except ThrottledError as exc:
         raise too_many(exc.retry_after) from None
-    except CredentialError:
+    except CredentialError as exc:
+        _log_refusal(request, exc, username=data.username)
         raise NotAuthorizedException(detail="invalid username or password") from None
     except PoolBusyError:
         # Every hashing thread busy and the queue full: shed the login, keep the process fast.

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()  # Argon2id, t=3, m=64 MiB, p=4: argon2-cffi's default profile
-# Verified when the username is unknown, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash("keel-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the username is unknown, so both cases take the same time.
+
+    Made on first use, not at import: commands that never verify a password skip its cost.
+    """
+    return _hasher.hash("keel-timing-equaliser")
+
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -19,7 +29,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

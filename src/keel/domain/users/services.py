@@ -10,23 +10,27 @@ import datetime as dt
 import re
 import secrets
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from litestar.stores.base import Store
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.auth.atomic import add_if_absent
-from keel.auth.crypto import SecretCipher
 from keel.auth.errors import CredentialError
-from keel.auth.jwt import TokenClaims
 from keel.auth.principal import parse_id
-from keel.auth.runtime import AuthRuntime
-from keel.blocking_pool import BlockingPool
 from keel.domain.users.models import ApiKey, User
 from keel.domain.users.passwords import hash_password, needs_rehash, verify_password
 from keel.domain.users.schemas import TokenPair
+
+if TYPE_CHECKING:
+    # Types only: the operator commands (`keel users …`) use this module and must not pay
+    # for importing Litestar and the JWT stack.
+    from litestar.stores.base import Store
+
+    from keel.auth.crypto import SecretCipher
+    from keel.auth.jwt import TokenClaims
+    from keel.auth.runtime import AuthRuntime
+    from keel.blocking_pool import BlockingPool
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 API_KEY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -192,6 +196,8 @@ class SessionService:
         return self._pair(user)
 
     async def refresh(self, token: str, revoked: Store) -> TokenPair:
+        from keel.auth.atomic import add_if_absent
+
         claims = self.runtime.jwt.verify(token, "refresh")
         if await self.runtime.revocations.issued_before_reset(revoked, claims.issued_at):
             raise CredentialError("refresh token issued before the last restore")

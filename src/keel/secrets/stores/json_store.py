@@ -13,10 +13,25 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
                "\u2029": "\\u2029"}  # fmt: skip
 
 
+# sops decodes every JSON number into a Go float64. Integers up to 2**53 survive that exactly
+# (and hash, print and encrypt as Keel's ints do); a larger one is rounded there, so the MAC
+# sops computes is over the rounded float. Read it as that float too, or sops would reject the
+# MAC of a file Keel wrote (and an encrypted one beyond int64 would not decrypt in sops).
+_EXACT_IN_FLOAT64 = 2**53
+
+
+def _sops_int(text: str) -> int | float:
+    value = int(text)
+    return value if -_EXACT_IN_FLOAT64 <= value <= _EXACT_IN_FLOAT64 else float(value)
+
+
 def load(data: bytes) -> list[Branch]:
     try:
         value = json.loads(
-            data.decode("utf-8", "surrogateescape"), object_pairs_hook=Branch, parse_constant=float
+            data.decode("utf-8", "surrogateescape"),
+            object_pairs_hook=Branch,
+            parse_constant=float,
+            parse_int=_sops_int,
         )
     except json.JSONDecodeError as exc:
         raise FormatError(

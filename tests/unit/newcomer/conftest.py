@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from keel.config import Settings, load
+from keel.logging import configure_logging, redact
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def local_settings() -> Settings:
+    return load(
+        "local",
+        root=REPO,
+        environ={"LOG_FORMAT": "json", "DEBUG": "false"},
+        secrets_reader=lambda path, environ, env: {},
+    )
+
+
+@pytest.fixture
+def json_log(local_settings: Settings) -> Iterator[io.StringIO]:
+    """Logging configured as in a container, captured into a buffer."""
+    buffer = io.StringIO()
+    configure_logging(local_settings, stream=buffer)
+    yield buffer
+    logger.remove()
+    redact.clear()
