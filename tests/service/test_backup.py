@@ -392,3 +392,57 @@ def test_manifest_round_trips() -> None:
         ).env
         == "test"
     )
+
+
+def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    """The archive's table of contents is intact (verification passes), its data is cut short:
+    pg_restore stops at the first error and its one transaction leaves the target empty."""
+    import pyrage
+
+    from keel.secrets.age_keys import parse_recipient
+
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        "'succeeded', 1, 3, now() FROM generate_series(1, 5000) g",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    tools = local_tools(make_settings(source))
+    dump = subprocess.run(
+        [*tools.pg(["pg_dump", "-Fc"]).argv],
+        env=tools.pg(["pg_dump"]).env,
+        capture_output=True,
+        check=True,
+    ).stdout
+    damaged = pyrage.encrypt(dump[: len(dump) * 3 // 4], [parse_recipient(recipient)])
+    (folder / PG_FILE).write_bytes(damaged)
+    manifest = read_manifest(folder)
+    size, digest = file_digest(folder / PG_FILE)
+    parts = [
+        msgspec.structs.replace(p, size=size, sha256=digest, plaintext_size=len(dump) * 3 // 4)
+        if p.file == PG_FILE
+        else p
+        for p in manifest.parts
+    ]
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+
+    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    with pytest.raises(BackupError) as caught:
+        restore_backup(
+            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
+            stack,
+            folder,
+            identities,
+        )
+    assert "pg_restore failed" in str(caught.value)
+    assert "nothing was restored" in str(caught.value)
+    assert stack.calls == ["prepare"]
+    assert relations(pg_server, empty) == 0
