@@ -453,3 +453,46 @@ def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
     assert "nothing was restored" in str(caught.value)
     assert stack.calls == ["prepare"]
     assert relations(pg_server, empty) == 0
+
+
+def test_restore_from_an_older_release_is_migrated_to_head(
+    pg_server: Postgres, pg_empty_env: dict[str, str], redis_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A backup taken at schema 0001 (before users existed), restored by the local stack path:
+    migrations bring it to this release's head, and aftercare runs."""
+    from keel.backup.stacks import LocalStack
+    from keel.db.migrate import migrate
+
+    source = {**pg_empty_env, **redis_env}
+    subprocess.run(
+        ["redis-cli", "-p", source["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
+        capture_output=True,
+        check=True,
+    )
+    asyncio.run(migrate(make_settings(source), "0001_jobs"))
+    database = source["DB_DATABASE"]
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, created_at)"
+        " VALUES (7, 'echo', 'default', '{}', 'queued', 0, 3, now())",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    assert read_manifest(folder).alembic_head == "0001_jobs"
+
+    target_db = pg_server.create_database(f"older_{uuid.uuid4().hex[:8]}")
+    target = {**source, "DB_DATABASE": target_db}
+    settings = make_settings(target)
+    key = f"{settings.app.name}_revoked_tokens:{SESSIONS_RESET_KEY}"
+    try:
+        report = restore_backup(
+            local_tools(settings), LocalStack(settings), folder, identities, log=print
+        )
+    finally:
+        subprocess.run(
+            ["redis-cli", "-p", source["REDIS_PORT"], "DEL", key], check=True, capture_output=True
+        )
+    version = pg_server.psql(target_db, "SELECT version_num FROM alembic_versions").stdout
+    assert version.strip() == head_revision()
+    assert any("1 queued job(s) sent" in line for line in report.notes), report.notes
+    assert pg_server.psql(target_db, "SELECT count(*) FROM users").stdout.strip() == "0"
