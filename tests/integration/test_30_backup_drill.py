@@ -243,7 +243,8 @@ def test_restore_drill(drill: Stack, drill_env: dict[str, str], tmp_path: Path) 
     for name, (result, expected) in faults.items():
         line = refusal(result)
         assert expected in line, f"{name}: {line}"
-        assert not [c for c in project_containers()], f"{name}: the stack was started"
+        assert project_containers() == [], f"{name}: the stack was started"
+        assert project_volumes() == [], f"{name}: a volume was created"
 
     # Restore (make restore ENV=test FROM=...).
     began = time.monotonic()
