@@ -496,3 +496,35 @@ def test_restore_from_an_older_release_is_migrated_to_head(
     assert version.strip() == head_revision()
     assert any("1 queued job(s) sent" in line for line in report.notes), report.notes
     assert pg_server.psql(target_db, "SELECT count(*) FROM users").stdout.strip() == "0"
+
+
+def test_pg_restore_failing_at_its_first_statement_is_one_line_and_rolls_back(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    """pg_restore dies while the dump is still streaming in (a type in the target clashes with
+    the first table): its error is reported, not a broken pipe, and nothing stays behind."""
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        "'succeeded', 1, 3, now() FROM generate_series(1, 20000) g",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    assert read_manifest(folder).parts[0].plaintext_size > 4 << 16  # far more than a pipe holds
+
+    target = pg_server.create_database(f"clash_{uuid.uuid4().hex[:8]}")
+    pg_server.psql(target, "CREATE DOMAIN public.alembic_versions AS integer")
+    with pytest.raises(BackupError) as caught:
+        restore_backup(
+            target_tools(pg_server, source, target),  # type: ignore[arg-type]
+            Untouched(),
+            folder,
+            identities,
+        )
+    message = str(caught.value)
+    assert message.startswith("pg_restore failed"), message
+    assert "already exists" in message
+    assert relations(pg_server, target) == 0

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import time
@@ -115,27 +116,35 @@ def restore_into(
             call.argv, env=call.env, stdin=subprocess.PIPE, stdout=errors, stderr=errors
         )
         assert process.stdin is not None
-        broken = False
+        failure: BaseException | None = None
         try:
             decrypt_stream(path, process.stdin, identities.keys)
-        except BrokenPipeError:
-            broken = True  # pg_restore stopped reading: its exit status says why
-        except OSError as exc:
-            process.kill()
-            process.wait()
-            raise BackupError(
-                f"{path}: decryption failed mid-restore ({exc}); pg_restore was stopped and "
-                "its transaction rolled back: nothing was restored"
-            ) from None
-        finally:
+            process.stdin.close()
+        except BaseException as exc:  # noqa: BLE001 - decided below, after pg_restore's status
+            failure = exc
+        if failure is not None:
+            # pg_restore stopped reading (its status says why), or the stream broke: never hand
+            # it an early EOF it could take for the end; kill it, its transaction rolls back.
             try:
+                code = process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                code = None
+            with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
-            except BrokenPipeError:
-                broken = True
-        code = process.wait()
+            if code is None or code == 0:
+                if isinstance(failure, KeyboardInterrupt):
+                    raise failure
+                raise BackupError(
+                    f"{path}: decryption failed mid-restore ({failure}); pg_restore was stopped "
+                    "and its transaction rolled back: nothing was restored"
+                ) from None
+        else:
+            code = process.wait()
         errors.seek(0)
         stderr = errors.read()
-    if code != 0 or broken:
+    if code != 0:
         raise BackupError(
             f"pg_restore failed (exit {code}), its one transaction rolled back, nothing was "
             f"restored: {last_line(stderr)}"

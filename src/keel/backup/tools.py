@@ -93,6 +93,11 @@ def tool_name(call: Invocation) -> str:
 def last_line(stderr: bytes | str) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # pg_restore follows its error with the failing statement ("Command was: ..."): the error
+    # line is the one that says what went wrong.
+    errors = [line for line in lines if "error:" in line.lower()]
+    if errors:
+        return errors[-1]
     return lines[-1] if lines else "no error output"
 
 
