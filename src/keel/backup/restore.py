@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from keel.backup.create import new_stamp
 from keel.backup.errors import BackupError, TargetError, VerifyError
@@ -45,11 +46,18 @@ _USER_RELATIONS = (
 class Stack:
     """What differs between a Compose stack and a local PostgreSQL around the restore."""
 
+    # Whether this place can load the Redis part (it needs the Redis server's data dir).
+    loads_redis = False
+
     def prepare(self, log: Log) -> None:
         """Make the database server reachable (nothing is changed)."""
 
     def stop_apps(self, log: Log) -> None:
         """Stop whatever uses the database (before replacing it)."""
+
+    def load_redis(self, feed: Callable[[IO[bytes]], None], log: Log) -> None:
+        """Replace Redis' data with the RDB that ``feed`` writes (stdin of a loader)."""
+        raise BackupError("this stack cannot load the Redis part")
 
     def finish(self, log: Log, reset_sessions: bool) -> list[str]:
         """Migrate to head, aftercare, start; report lines."""
@@ -166,13 +174,22 @@ def restore_backup(
     identities: Identities,
     *,
     replace: bool = False,
+    with_redis: bool = False,
     reset_sessions: bool = True,
     known_revision: Callable[[str], bool] = alembic_knows,
     log: Log = lambda _line: None,
 ) -> RestoreReport:
     started = time.monotonic()
+    if with_redis and not stack.loads_redis:
+        raise BackupError(
+            "--with-redis: this Redis is not Keel's container; load redis.rdb.age by hand "
+            "(docs/operations.md, Redis-held state) or restore without it"
+        )
     verified = verify_backup(folder, identities, tools, log)
     check_schema_known(verified.manifest, known_revision)
+    redis_part = verified.manifest.part("redis")
+    if with_redis and redis_part is None:
+        raise VerifyError(f"{folder}: --with-redis, but the backup has no Redis part")
     stack.prepare(log)
     database = tools.database
     count, names = target_relations(tools, database)
@@ -216,6 +233,13 @@ def restore_backup(
         restore_into(tools, verified, identities, database)
     restore_s = time.monotonic() - restore_began
     log(f"pg_restore done in {restore_s:.1f}s")
+    if with_redis and redis_part is not None:
+        rdb = folder / redis_part.file
+
+        def feed(sink: IO[bytes]) -> None:
+            decrypt_stream(rdb, sink, identities.keys)
+
+        stack.load_redis(feed, log)
     notes = stack.finish(log, reset_sessions)
     return RestoreReport(
         folder=folder,
