@@ -528,3 +528,23 @@ def test_pg_restore_failing_at_its_first_statement_is_one_line_and_rolls_back(
     assert message.startswith("pg_restore failed"), message
     assert "already exists" in message
     assert relations(pg_server, target) == 0
+
+
+def test_with_redis_is_refused_up_front_where_redis_cannot_be_loaded(
+    pg_server,
+    source,
+    backup,  # type: ignore[no-untyped-def]
+) -> None:
+    folder, identities, _ = backup
+    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    with pytest.raises(BackupError, match="--with-redis"):
+        restore_backup(
+            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
+            stack,
+            folder,
+            identities,
+            with_redis=True,
+        )
+    assert stack.calls == []
+    assert relations(pg_server, empty) == 0
