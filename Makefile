@@ -85,7 +85,7 @@ backup: venv ## encrypted PostgreSQL + Redis backup of ENV into BACKUP_DIR, keep
 	$(UV) run --frozen keel backup --env $(ENV) --stack $(STACK) --dir $(BACKUP_DIR) --keep $(KEEP)
 
 restore: venv ## verify, then restore FROM (folder|stamp|latest) into ENV; REPLACE=1 swaps a non-empty DB
-	$(UV) run --frozen keel restore $(FROM) --env $(ENV) --stack $(STACK) --dir $(BACKUP_DIR) $(if $(filter 1,$(REPLACE)),--replace,)
+	$(UV) run --frozen keel restore $(FROM) --env $(ENV) --stack $(STACK) --dir $(BACKUP_DIR) $(if $(filter 1,$(REPLACE)),--replace,) $(RESTORE_ARGS)
 
 backup-status: venv ## age of the newest backup of ENV; exit 1 when older than 7 h
 	$(UV) run --frozen keel backup status --env $(ENV) --dir $(BACKUP_DIR)

@@ -169,6 +169,8 @@ def test_restore_drill(drill: Stack, drill_env: dict[str, str], tmp_path: Path) 
     queued = [api.submit("echo", {"note": marker, "q": i})["id"] for i in range(5)]
     assert {api.job(job_id)["status"] for job_id in queued} == {"queued"}
 
+    # A Redis-only fact: only a restore that loads the Redis part brings it back.
+    redis_cli(drill, "SET", "drill:marker", marker)
     before = {table: checksum(drill, table) for table in TABLES}
     finished_before = checksum(drill, "jobs", "status <> 'queued'")
     head_before = sql(drill, "SELECT version_num FROM alembic_versions")
@@ -243,7 +245,8 @@ def test_restore_drill(drill: Stack, drill_env: dict[str, str], tmp_path: Path) 
     for name, (result, expected) in faults.items():
         line = refusal(result)
         assert expected in line, f"{name}: {line}"
-        assert not [c for c in project_containers()], f"{name}: the stack was started"
+        assert project_containers() == [], f"{name}: the stack was started"
+        assert project_volumes() == [], f"{name}: a volume was created"
 
     # Restore (make restore ENV=test FROM=...).
     began = time.monotonic()
@@ -280,6 +283,43 @@ def test_restore_drill(drill: Stack, drill_env: dict[str, str], tmp_path: Path) 
     )
     assert attempts.split(",") == ["1"] * len(queued)
     wait_for(lambda: drill.health_of("worker") == "healthy", 60, "worker healthy")
+    assert redis_cli(drill, "GET", "drill:marker") == ""  # Redis started empty by default
+
+    # Again over the running stack: --replace swaps the database (the old one is kept) and
+    # --with-redis loads the Redis part too.
+    again = restore(folder, "--replace", "--with-redis")
+    assert again.returncode == 0, again.stderr
+    assert redis_cli(drill, "GET", "drill:marker") == marker
+    assert {table: checksum(drill, table) for table in TABLES} == before
+    kept = sql(drill, "SELECT count(*) FROM pg_database WHERE datname LIKE 'keel_before_restore_%'")
+    assert kept == "1"
+    assert httpx.get(f"{api.base_url}/health/ready", timeout=10).status_code == 200
+    for job_id in queued:
+        assert fresh_login(api.base_url).wait_done(job_id, timeout=90)["status"] == "succeeded"
+
+
+def redis_cli(stack: Stack, *args: str) -> str:
+    result = stack.run(
+        "exec",
+        "-T",
+        "redis",
+        "sh",
+        "-c",
+        'REDISCLI_AUTH="$(cat /run/keel-credentials/redis_password)" exec redis-cli "$@"',
+        "redis-cli",
+        *args,
+    )
+    return result.stdout.strip()
+
+
+def fresh_login(base_url: str) -> Api:
+    client = Api(base_url)
+    login = httpx.post(
+        f"{base_url}/api/auth/login", json={"username": USER[0], "password": USER[1]}, timeout=10
+    )
+    assert login.status_code == 200, login.text
+    client.client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    return client
 
 
 def _new_recipient() -> str:

@@ -102,6 +102,13 @@ def relations(pg: Postgres, database: str) -> int:
 @pytest.fixture
 def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
     env = {**new_pg_env(pg_server), **redis_env}
+    # `redis-cli --rdb` waits this long (5 s by default) for more replicas to join the snapshot:
+    # no replica is coming here, and the suite takes a dozen backups.
+    subprocess.run(
+        ["redis-cli", "-p", env["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
+        capture_output=True,
+        check=True,
+    )
     return env
 
 
@@ -392,3 +399,152 @@ def test_manifest_round_trips() -> None:
         ).env
         == "test"
     )
+
+
+def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    """The archive's table of contents is intact (verification passes), its data is cut short:
+    pg_restore stops at the first error and its one transaction leaves the target empty."""
+    import pyrage
+
+    from keel.secrets.age_keys import parse_recipient
+
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        "'succeeded', 1, 3, now() FROM generate_series(1, 5000) g",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    tools = local_tools(make_settings(source))
+    dump = subprocess.run(
+        [*tools.pg(["pg_dump", "-Fc"]).argv],
+        env=tools.pg(["pg_dump"]).env,
+        capture_output=True,
+        check=True,
+    ).stdout
+    damaged = pyrage.encrypt(dump[: len(dump) * 3 // 4], [parse_recipient(recipient)])
+    (folder / PG_FILE).write_bytes(damaged)
+    manifest = read_manifest(folder)
+    size, digest = file_digest(folder / PG_FILE)
+    parts = [
+        msgspec.structs.replace(p, size=size, sha256=digest, plaintext_size=len(dump) * 3 // 4)
+        if p.file == PG_FILE
+        else p
+        for p in manifest.parts
+    ]
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+
+    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    with pytest.raises(BackupError) as caught:
+        restore_backup(
+            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
+            stack,
+            folder,
+            identities,
+        )
+    assert "pg_restore failed" in str(caught.value)
+    assert "nothing was restored" in str(caught.value)
+    assert stack.calls == ["prepare"]
+    assert relations(pg_server, empty) == 0
+
+
+def test_restore_from_an_older_release_is_migrated_to_head(
+    pg_server: Postgres, pg_empty_env: dict[str, str], redis_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A backup taken at schema 0001 (before users existed), restored by the local stack path:
+    migrations bring it to this release's head, and aftercare runs."""
+    from keel.backup.stacks import LocalStack
+    from keel.db.migrate import migrate
+
+    source = {**pg_empty_env, **redis_env}
+    subprocess.run(
+        ["redis-cli", "-p", source["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
+        capture_output=True,
+        check=True,
+    )
+    asyncio.run(migrate(make_settings(source), "0001_jobs"))
+    database = source["DB_DATABASE"]
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, created_at)"
+        " VALUES (7, 'echo', 'default', '{}', 'queued', 0, 3, now())",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    assert read_manifest(folder).alembic_head == "0001_jobs"
+
+    target_db = pg_server.create_database(f"older_{uuid.uuid4().hex[:8]}")
+    target = {**source, "DB_DATABASE": target_db}
+    settings = make_settings(target)
+    key = f"{settings.app.name}_revoked_tokens:{SESSIONS_RESET_KEY}"
+    try:
+        report = restore_backup(
+            local_tools(settings), LocalStack(settings), folder, identities, log=print
+        )
+    finally:
+        subprocess.run(
+            ["redis-cli", "-p", source["REDIS_PORT"], "DEL", key], check=True, capture_output=True
+        )
+    version = pg_server.psql(target_db, "SELECT version_num FROM alembic_versions").stdout
+    assert version.strip() == head_revision()
+    assert any("1 queued job(s) sent" in line for line in report.notes), report.notes
+    assert pg_server.psql(target_db, "SELECT count(*) FROM users").stdout.strip() == "0"
+
+
+def test_pg_restore_failing_at_its_first_statement_is_one_line_and_rolls_back(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> None:
+    """pg_restore dies while the dump is still streaming in (a type in the target clashes with
+    the first table): its error is reported, not a broken pipe, and nothing stays behind."""
+    database = source["DB_DATABASE"]
+    seed(pg_server, database, marker)
+    pg_server.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        "'succeeded', 1, 3, now() FROM generate_series(1, 20000) g",
+    )
+    recipient, identities = keypair()
+    folder = take_backup(source, tmp_path, recipient)
+    assert read_manifest(folder).parts[0].plaintext_size > 4 << 16  # far more than a pipe holds
+
+    target = pg_server.create_database(f"clash_{uuid.uuid4().hex[:8]}")
+    pg_server.psql(target, "CREATE DOMAIN public.alembic_versions AS integer")
+    with pytest.raises(BackupError) as caught:
+        restore_backup(
+            target_tools(pg_server, source, target),  # type: ignore[arg-type]
+            Untouched(),
+            folder,
+            identities,
+        )
+    message = str(caught.value)
+    assert message.startswith("pg_restore failed"), message
+    assert "already exists" in message
+    assert relations(pg_server, target) == 0
+
+
+def test_with_redis_is_refused_up_front_where_redis_cannot_be_loaded(
+    pg_server,
+    source,
+    backup,  # type: ignore[no-untyped-def]
+) -> None:
+    folder, identities, _ = backup
+    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    stack = Untouched()
+    with pytest.raises(BackupError, match="--with-redis"):
+        restore_backup(
+            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
+            stack,
+            folder,
+            identities,
+            with_redis=True,
+        )
+    assert stack.calls == []
+    assert relations(pg_server, empty) == 0

@@ -115,6 +115,11 @@ def register(subparsers: Any) -> None:
         help="the target database is not empty: swap it out (kept, renamed)",
     )
     restore.add_argument(
+        "--with-redis",
+        action="store_true",
+        help="also load the Redis part (Compose only; replaces Redis' data)",
+    )
+    restore.add_argument(
         "--keep-sessions",
         action="store_true",
         help="do not refuse tokens issued before the restore (unsafe)",
@@ -322,6 +327,7 @@ def run_restore(args: argparse.Namespace) -> int:
             folder,
             _identities(args, env),
             replace=args.replace,
+            with_redis=args.with_redis,
             reset_sessions=not args.keep_sessions,
             log=say,
         )

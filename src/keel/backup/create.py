@@ -140,8 +140,7 @@ def create_backup(
     staging.mkdir(mode=0o700)
     try:
         pg_version, major, head = postgres_facts(tools)
-        if hasattr(tools, "server_major"):
-            tools.server_major = major
+        tools.use_server_major(major)
         log(f"dumping PostgreSQL {pg_version} ({tools.describe}), schema {head or 'empty'}")
         pg = _stream_part(tools.pg(["pg_dump", "-Fc"]), staging / PG_FILE, age_recipients, PG_MAGIC)
         parts = [

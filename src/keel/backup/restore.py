@@ -14,12 +14,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from keel.backup.create import new_stamp
 from keel.backup.errors import BackupError, TargetError, VerifyError
@@ -44,11 +46,18 @@ _USER_RELATIONS = (
 class Stack:
     """What differs between a Compose stack and a local PostgreSQL around the restore."""
 
+    # Whether this place can load the Redis part (it needs the Redis server's data dir).
+    loads_redis = False
+
     def prepare(self, log: Log) -> None:
         """Make the database server reachable (nothing is changed)."""
 
     def stop_apps(self, log: Log) -> None:
         """Stop whatever uses the database (before replacing it)."""
+
+    def load_redis(self, feed: Callable[[IO[bytes]], None], log: Log) -> None:
+        """Replace Redis' data with the RDB that ``feed`` writes (stdin of a loader)."""
+        raise BackupError("this stack cannot load the Redis part")
 
     def finish(self, log: Log, reset_sessions: bool) -> list[str]:
         """Migrate to head, aftercare, start; report lines."""
@@ -115,27 +124,35 @@ def restore_into(
             call.argv, env=call.env, stdin=subprocess.PIPE, stdout=errors, stderr=errors
         )
         assert process.stdin is not None
-        broken = False
+        failure: BaseException | None = None
         try:
             decrypt_stream(path, process.stdin, identities.keys)
-        except BrokenPipeError:
-            broken = True  # pg_restore stopped reading: its exit status says why
-        except OSError as exc:
-            process.kill()
-            process.wait()
-            raise BackupError(
-                f"{path}: decryption failed mid-restore ({exc}); pg_restore was stopped and "
-                "its transaction rolled back: nothing was restored"
-            ) from None
-        finally:
+            process.stdin.close()
+        except BaseException as exc:  # noqa: BLE001 - decided below, after pg_restore's status
+            failure = exc
+        if failure is not None:
+            # pg_restore stopped reading (its status says why), or the stream broke: never hand
+            # it an early EOF it could take for the end; kill it, its transaction rolls back.
             try:
+                code = process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                code = None
+            with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
-            except BrokenPipeError:
-                broken = True
-        code = process.wait()
+            if code is None or code == 0:
+                if isinstance(failure, KeyboardInterrupt):
+                    raise failure
+                raise BackupError(
+                    f"{path}: decryption failed mid-restore ({failure}); pg_restore was stopped "
+                    "and its transaction rolled back: nothing was restored"
+                ) from None
+        else:
+            code = process.wait()
         errors.seek(0)
         stderr = errors.read()
-    if code != 0 or broken:
+    if code != 0:
         raise BackupError(
             f"pg_restore failed (exit {code}), its one transaction rolled back, nothing was "
             f"restored: {last_line(stderr)}"
@@ -157,13 +174,22 @@ def restore_backup(
     identities: Identities,
     *,
     replace: bool = False,
+    with_redis: bool = False,
     reset_sessions: bool = True,
     known_revision: Callable[[str], bool] = alembic_knows,
     log: Log = lambda _line: None,
 ) -> RestoreReport:
     started = time.monotonic()
+    if with_redis and not stack.loads_redis:
+        raise BackupError(
+            "--with-redis: this Redis is not Keel's container; load redis.rdb.age by hand "
+            "(docs/operations.md, Redis-held state) or restore without it"
+        )
     verified = verify_backup(folder, identities, tools, log)
     check_schema_known(verified.manifest, known_revision)
+    redis_part = verified.manifest.part("redis")
+    if with_redis and redis_part is None:
+        raise VerifyError(f"{folder}: --with-redis, but the backup has no Redis part")
     stack.prepare(log)
     database = tools.database
     count, names = target_relations(tools, database)
@@ -207,6 +233,13 @@ def restore_backup(
         restore_into(tools, verified, identities, database)
     restore_s = time.monotonic() - restore_began
     log(f"pg_restore done in {restore_s:.1f}s")
+    if with_redis and redis_part is not None:
+        rdb = folder / redis_part.file
+
+        def feed(sink: IO[bytes]) -> None:
+            decrypt_stream(rdb, sink, identities.keys)
+
+        stack.load_redis(feed, log)
     notes = stack.finish(log, reset_sessions)
     return RestoreReport(
         folder=folder,

@@ -16,9 +16,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from keel.backup.errors import BackupError, TargetError
+
+if TYPE_CHECKING:
+    from keel.config import Settings
 
 # compose.yaml initialises the stack's PostgreSQL with this user and database.
 COMPOSE_DB_USER = "keel"
@@ -49,6 +53,9 @@ class Tools:
 
     def redis_cli(self, argv: list[str]) -> Invocation:
         raise NotImplementedError
+
+    def use_server_major(self, major: int) -> None:
+        """Pick client binaries for this server major (only where several are installed)."""
 
 
 def run_text(call: Invocation, *, timeout: float = 120, stdin: bytes | None = None) -> str:
@@ -86,6 +93,11 @@ def tool_name(call: Invocation) -> str:
 def last_line(stderr: bytes | str) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # pg_restore follows its error with the failing statement ("Command was: ..."): the error
+    # line is the one that says what went wrong.
+    errors = [line for line in lines if "error:" in line.lower()]
+    if errors:
+        return errors[-1]
     return lines[-1] if lines else "no error output"
 
 
@@ -151,6 +163,9 @@ class LocalTools(Tools):
             env["PGPASSWORD"] = self.password
         return env
 
+    def use_server_major(self, major: int) -> None:
+        self.server_major = major
+
     def pg(self, argv: list[str], *, database: str | None = None) -> Invocation:
         binary = pg_binary(argv[0], self.server_major)
         return Invocation([binary, *argv[1:]], self._pg_env(database or self.database))
@@ -169,13 +184,11 @@ class LocalTools(Tools):
         return Invocation([*base, "-p", str(self.redis_port), "-n", str(self.redis_db), *argv], env)
 
 
-def local_tools(settings: object) -> LocalTools:
+def local_tools(settings: Settings) -> LocalTools:
     """LocalTools from Keel's settings (``DB_*``/``DATABASE_URL``, ``REDIS_*``/``REDIS_URL``)."""
-    from keel.config import Settings
     from keel.db.url import DatabaseUrlError, database_target
     from keel.redis_conn import redis_url
 
-    assert isinstance(settings, Settings)
     try:
         target = database_target(settings)
     except DatabaseUrlError as exc:

@@ -3,7 +3,8 @@
 Order (cheap first, no key needed for the first two): the manifest parses; every part it lists
 is there with its size and SHA-256; then every part decrypts completely with the env's key
 (age authenticates each chunk and the end: truncation or tampering fails here even with a
-manifest forged to match) and its plaintext is what it claims (``pg_restore --list`` reads the
+manifest forged to match), in this process, before any tool starts; then its plaintext is what
+it claims (``pg_restore --list`` reads the
 archive's table of contents; an RDB starts with ``REDIS``).
 """
 
@@ -178,16 +179,21 @@ def verify_backup(
 ) -> VerifiedBackup:
     manifest = verify_checksums(folder)
     log(f"{folder}: manifest and SHA-256 of {len(manifest.parts)} part(s) match")
+    # Key and age MAC of every part first, in this process: a wrong key or a damaged file is
+    # refused before any tool (or throwaway container) starts.
+    for part in manifest.parts:
+        path = folder / part.file
+        counter = CountingWriter()
+        _decrypt_into(path, counter, identities)
+        _check_plaintext_size(path, part, counter.size)
+    log(f"{len(manifest.parts)} part(s) decrypt completely with {', '.join(identities.sources)}")
     entries, tables = 0, tuple[str, ...]()
     for part in manifest.parts:
         path = folder / part.file
         if part.kind == "postgres":
             entries, tables = check_postgres_part(tools, path, part, identities)
-            log(
-                f"{part.file}: decrypts and pg_restore lists {entries} entries "
-                f"({len(tables)} tables)"
-            )
+            log(f"{part.file}: pg_restore lists {entries} entries ({len(tables)} tables)")
         else:
             check_redis_part(path, part, identities)
-            log(f"{part.file}: decrypts to a Redis RDB")
+            log(f"{part.file}: a Redis RDB")
     return VerifiedBackup(folder, manifest, entries, tables)
