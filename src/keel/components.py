@@ -49,6 +49,8 @@ class Component:
 
 # "module:function" entries; features append theirs here (order = start order).
 COMPONENT_FACTORIES: list[str] = [
+    # HTTP metrics first: its middleware is the outermost, so auth refusals are counted too.
+    "keel.metrics.component:http_component",
     "keel.db.component:component",
     "keel.redis_client:component",
     "keel.ids:component",
@@ -56,6 +58,8 @@ COMPONENT_FACTORIES: list[str] = [
     "keel.domain.jobs.component:component",
     # auth: routes, authentication middleware, security headers (no resources of its own).
     "keel.domain.users.component:component",
+    # DB pool gauges (after the database: it watches its pool).
+    "keel.metrics.component:pool_component",
 ]
 
 

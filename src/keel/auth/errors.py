@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 
 from keel.config.errors import ConfigError
+from keel.metrics.hooks import auth_refused
 
 # The one message every authentication failure shows; never says which check failed.
 CLIENT_DETAIL = "invalid or missing credentials"
@@ -43,6 +44,7 @@ def unauthorized(scheme: str = "Bearer") -> NotAuthorizedException:
 
 
 def too_many(retry_after: int) -> TooManyRequestsException:
+    auth_refused("rate limited")
     return TooManyRequestsException(
         detail="too many requests", headers={"Retry-After": str(max(1, retry_after))}
     )

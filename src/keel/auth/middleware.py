@@ -36,6 +36,7 @@ from keel.auth.signatures import (
     has_signature_headers,
     presented_key_id,
 )
+from keel.metrics.hooks import auth_refused
 
 if TYPE_CHECKING:
     from litestar.datastructures import State
@@ -100,6 +101,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         self, request: Request[Any, Any, Any], reason: str, scheme: str = "Bearer"
     ) -> NoReturn:
         client = request.client.host if request.client else "-"
+        auth_refused(reason)
         logger.bind(auth_failure=reason, client=client).info(
             "authentication refused on {} {}: {}", request.method, request.url.path, reason
         )

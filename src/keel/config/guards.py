@@ -28,6 +28,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "HTTP_PORT": (1, 65535),
     "DB_PORT": (0, 65535),
     "REDIS_PORT": (1, 65535),
+    "METRICS_PORT": (1, 65535),
+    "METRICS_WORKER_PORT": (1, 65535),
     "HTTP_WORKERS": (1, 256),
     "HTTP_RUNTIME_THREADS": (1, 256),
     "HTTP_BACKLOG": (1, 65535),

@@ -95,6 +95,10 @@ def taskiq_argv(settings: Settings, extra: list[str]) -> list[str]:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from keel.metrics import multiproc
+
+    # First: prometheus_client decides its multiprocess mode when it is first imported.
+    multiproc.prepare("worker")
     settings = worker_settings(load(args.env), args)
     from loguru import logger
     from taskiq.cli.worker.args import WorkerArgs
@@ -128,7 +132,12 @@ def run_worker(args: argparse.Namespace) -> int:
         settings.worker.processes,
         settings.worker.max_async_tasks,
     )
+    from keel.metrics import exporter
+
+    metrics = exporter.start(settings, "worker")
     status = taskiq_run_worker(worker_args)
+    if metrics is not None:
+        metrics.stop()
     return int(status or 0)
 
 

@@ -35,6 +35,7 @@ SKIPS_WITHOUT = {
     "nvidia-smi": "tests/unit/gpu/test_gpu_real.py: an NVIDIA driver",
     "make": "docs' make targets start Docker stacks or the venv (outside the sandbox)",
     "uv": "docs' uv commands manage a venv (the sandbox has the Nix venv instead)",
+    "promtool": "tests/unit/monitoring: Debian's prometheus package (.ci/run installs it)",
 }
 _BLOCK = re.compile(r"^```sh[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _SUBPROCESS = re.compile(

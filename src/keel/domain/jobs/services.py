@@ -39,6 +39,7 @@ from keel.domain.jobs.models import TERMINAL, Job, JobStatus
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.ids import Snowflake
 from keel.lifecycle import describe_exception
+from keel.metrics.hooks import job_accepted
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 # Hot-path statements built once with bind parameters (building one costs ~0.1 ms).
@@ -234,6 +235,7 @@ class JobService:
             # The cause (hosts, ports) goes to the log; the client learns only to retry.
             logger.warning("job {} not enqueued: {}", job_id, describe_exception(cause))
             raise EnqueueFailedError("the job queue is unavailable; retry shortly") from exc
+        job_accepted(kind.queue, kind.name)
         return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
 
     async def get(self, job_id: int) -> JobView:
