@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from keel.config import Settings
     from keel.lifecycle import Resource
-    from keel.middleware import ResponseHeaders
+    from keel.middleware import ResponseHeaders, ResponseObserver
 
 # A readiness check raises (any exception, message = the reason) when its dependency is not ok.
 CheckFunc = Callable[[Any], Awaitable[None]]
@@ -43,14 +43,14 @@ class Component:
     dependencies: Mapping[str, Any] = field(default_factory=dict)
     # Headers added to every HTTP response (see keel.middleware.ResponseHeaders).
     response_headers: Sequence[ResponseHeaders] = ()
+    # Told of every HTTP request's start, status and duration (metrics; see keel.middleware).
+    response_observers: Sequence[ResponseObserver] = ()
     # Only the API process needs routes; the worker takes resources only.
     api_only_resources: Sequence[Resource] = ()
 
 
 # "module:function" entries; features append theirs here (order = start order).
 COMPONENT_FACTORIES: list[str] = [
-    # HTTP metrics first: its middleware is the outermost, so auth refusals are counted too.
-    "keel.metrics.component:http_component",
     "keel.db.component:component",
     "keel.redis_client:component",
     "keel.ids:component",
@@ -58,8 +58,8 @@ COMPONENT_FACTORIES: list[str] = [
     "keel.domain.jobs.component:component",
     # auth: routes, authentication middleware, security headers (no resources of its own).
     "keel.domain.users.component:component",
-    # DB pool gauges (after the database: it watches its pool).
-    "keel.metrics.component:pool_component",
+    # HTTP metrics (every response, 404s too) and DB pool gauges (after the database).
+    "keel.metrics.component:component",
 ]
 
 

@@ -1,7 +1,8 @@
-"""Metrics as two components: the HTTP middleware (listed first, so it is the outermost and
-sees auth refusals) and a resource that watches the DB pool (listed after the database)."""
+"""Metrics as a component: the HTTP response observer and a resource watching the DB pool."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar.datastructures import State
 
@@ -12,25 +13,25 @@ from keel.config import Settings
 class PoolWatch:
     name = "metrics"
 
+    def __init__(self) -> None:
+        self._sampler: Any = None
+
     async def start(self, state: State) -> None:
-        from keel.metrics.db_pool import watch_pool
+        from keel.metrics.db_pool import PoolSampler
 
         engine = state.get("db_engine")
         if engine is not None:
-            watch_pool(engine)
+            self._sampler = PoolSampler(engine)
+            self._sampler.start()
 
     async def stop(self) -> None:
-        return None
+        if self._sampler is not None:
+            await self._sampler.stop()
 
 
-def http_component(settings: Settings) -> Component:
+def component(settings: Settings) -> Component:
     if not settings.metrics.enabled:
-        return Component(name="http-metrics")
-    from keel.metrics.http import HttpMetricsMiddleware
+        return Component(name="metrics")
+    from keel.metrics.http import STATS
 
-    return Component(name="http-metrics", middleware=[HttpMetricsMiddleware])
-
-
-def pool_component(settings: Settings) -> Component:
-    resources = [PoolWatch()] if settings.metrics.enabled else []
-    return Component(name="pool-metrics", resources=resources)
+    return Component(name="metrics", resources=[PoolWatch()], response_observers=[STATS])

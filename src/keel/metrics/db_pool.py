@@ -1,32 +1,45 @@
-"""Connection-pool gauges from SQLAlchemy pool events (checkout/checkin in this process)."""
+"""Connection-pool gauges of this process, sampled once a second (not per checkout: a shared
+metric-file write per checkout and checkin would cost more than the gauge is worth)."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from keel.metrics import families
 
+SAMPLE_INTERVAL_S = 1.0
 
-def watch_pool(engine: AsyncEngine) -> None:
-    pool = engine.sync_engine.pool
-    if not isinstance(pool, QueuePool):
-        return  # SQLite's static/null pools have nothing to saturate
-    families.DB_POOL_CAPACITY.inc(pool.size() + pool._max_overflow)
 
-    def update() -> None:
+class PoolSampler:
+    def __init__(self, engine: AsyncEngine) -> None:
+        pool = engine.sync_engine.pool
+        self.pool = pool if isinstance(pool, QueuePool) else None
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        pool = self.pool
+        if pool is None:
+            return
+        families.DB_POOL_CHECKED_OUT.set(pool.checkedout())
         families.DB_POOL_OVERFLOW.set(max(0, pool.overflow()))
 
-    def checkout(*_: Any) -> None:
-        families.DB_POOL_CHECKED_OUT.inc()
-        update()
+    async def _loop(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
 
-    def checkin(*_: Any) -> None:
-        families.DB_POOL_CHECKED_OUT.dec()
-        update()
+    def start(self) -> None:
+        if self.pool is None:
+            return  # SQLite's static/null pools have nothing to saturate
+        families.DB_POOL_CAPACITY.set(self.pool.size() + self.pool._max_overflow)
+        self._task = asyncio.create_task(self._loop(), name="db-pool-metrics")
 
-    event.listen(pool, "checkout", checkout)
-    event.listen(pool, "checkin", checkin)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -61,6 +61,7 @@ def test_api_and_worker_metrics(stack_env: dict[str, str], spawn: Callable[..., 
             assert client.get("/health/live").status_code == 200
         for job_id in (111, 222, 333):  # three raw paths, one route template
             assert client.get(f"/api/jobs/{job_id}", headers=auth).status_code == 404
+        assert client.get("/no/such/path/42").status_code == 404
         refused = client.get("/api/jobs/1", headers={"Authorization": "Bearer not-a-jwt"})
         assert refused.status_code == 401
         ids = []
@@ -105,6 +106,10 @@ def test_api_and_worker_metrics(stack_env: dict[str, str], spawn: Callable[..., 
     assert value(samples, "keel_auth_refusals_total", reason="malformed") == 1
     text = httpx.get(f"http://127.0.0.1:{api_metrics}/metrics", timeout=5).text
     assert "/api/jobs/111" not in text
+    assert "/no/such/path" not in text
+    unmatched = {"method": "GET", "route": "unmatched", "status_class": "4xx"}
+    # GET /metrics on the app port and /no/such/path/42: one series, whatever the path.
+    assert value(samples, "keel_http_requests_total", **unmatched) == 2
     assert "not-a-jwt" not in text
     assert value(samples, "keel_workers_alive", queue="default") == 0
     assert value(samples, "keel_queue_length", queue="default") == 7
