@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -68,7 +69,9 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def running(cmd: Sequence[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def running(
+    cmd: Sequence[str], url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         cmd,
         env={**os.environ, **(env or {})},
@@ -78,10 +81,24 @@ def running(cmd: Sequence[str], url: str, env: dict[str, str] | None = None) -> 
     )
     try:
         wait_http(url)
-        yield
+        yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _ms(value: str, unit: str) -> float:

@@ -147,6 +147,7 @@ def create_app(
         app,
         access_log=http.access_log,
         response_headers=[h for c in components for h in c.response_headers],
+        observers=[o for c in components for o in c.response_observers],
     )
 
 

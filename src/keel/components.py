@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from keel.http_errors import ErrorStatus
     from keel.lifecycle import Resource
-    from keel.middleware import ResponseHeaders
+    from keel.middleware import ResponseHeaders, ResponseObserver
     from keel.runtime import Runtime
 
 # A readiness check raises (any exception, message = the reason) when its dependency is not ok.
@@ -47,6 +47,8 @@ class Component:
     response_headers: Sequence[ResponseHeaders] = ()
     # Domain exception -> HTTP status (keel.http_errors: the one exception-to-HTTP mapping).
     errors: Mapping[type[Exception], ErrorStatus] = field(default_factory=dict)
+    # Told of every HTTP request's start, status and duration (metrics; see keel.middleware).
+    response_observers: Sequence[ResponseObserver] = ()
 
 
 # "module:function" entries; features append theirs here.
@@ -58,6 +60,8 @@ COMPONENT_FACTORIES: list[str] = [
     "keel.gpu.routes:component",
     # auth: routes, authentication middleware, security headers (no resources of its own).
     "keel.domain.users.component:component",
+    # HTTP metrics (every response, 404s too) and DB pool gauges (after the database).
+    "keel.metrics.component:component",
 ]
 
 

@@ -68,6 +68,17 @@ class ResponseHeaders(Protocol):
     def for_path(self, path: str) -> Sequence[tuple[bytes, bytes]]: ...
 
 
+class ResponseObserver(Protocol):
+    """Told about every HTTP request here (metrics): its start, then its status and duration.
+
+    ``scope["path_template"]`` holds the matched route's template once Litestar routed it.
+    """
+
+    def begin(self) -> None: ...
+
+    def end(self, scope: Scope, status: int, seconds: float) -> None: ...
+
+
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -75,10 +86,12 @@ class RequestContextMiddleware:
         *,
         access_log: bool,
         response_headers: Sequence[ResponseHeaders] = (),
+        observers: Sequence[ResponseObserver] = (),
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.response_headers = list(response_headers)
+        self.observers = list(observers)
 
     def _extra_headers(self, path: str) -> list[tuple[bytes, bytes]]:
         return [h for policy in self.response_headers for h in policy.for_path(path)]
@@ -109,10 +122,16 @@ class RequestContextMiddleware:
 
         # A bare ContextVar (not logger.contextualize): same effect, a fraction of the cost.
         token = request_id_var.set(request_id)
+        for observer in self.observers:
+            observer.begin()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+            if self.observers:
+                elapsed = time.perf_counter() - started
+                for observer in self.observers:
+                    observer.end(scope, status, elapsed)
             if self.access_log:
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 keel_logging.access_log(
@@ -125,7 +144,11 @@ class RequestContextMiddleware:
 
 
 def install(
-    app: Litestar, *, access_log: bool, response_headers: Sequence[ResponseHeaders] = ()
+    app: Litestar,
+    *,
+    access_log: bool,
+    response_headers: Sequence[ResponseHeaders] = (),
+    observers: Sequence[ResponseObserver] = (),
 ) -> Litestar:
     """Put :class:`RequestContextMiddleware` around all of ``app`` (see the module docstring).
 
@@ -133,6 +156,9 @@ def install(
     (lifespan events go elsewhere); tests/unit/core/test_app.py checks a 404 still passes here.
     """
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler, access_log=access_log, response_headers=response_headers
+        app.asgi_handler,
+        access_log=access_log,
+        response_headers=response_headers,
+        observers=observers,
     )
     return app

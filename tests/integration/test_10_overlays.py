@@ -123,6 +123,20 @@ def test_prod_overlay_boots_hardened_behind_the_proxy(
     # The proxy's own limits: a 2 MB body is refused before it reaches the api.
     big = httpx.post(f"{base}/api/jobs", content=b"a" * 2_000_000, timeout=10)
     assert big.status_code == 413
+    # Metrics never leave the stack's network: the proxy refuses the path, the api answers
+    # on its internal port only (not published, see the port check above).
+    for path in ("/metrics", "/metrics/", "/metrics?x=1"):
+        assert httpx.get(f"{base}{path}", timeout=5).status_code == 404
+    scrape = stack.run(
+        "exec",
+        "-T",
+        "api",
+        "python3",
+        "-c",
+        "import urllib.request as u;print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())",
+        timeout=60,
+    )
+    assert "keel_http_requests_total" in scrape.stdout
 
     # Both replicas get traffic; a replica added by --scale is picked up without a reload.
     def requests_per_replica() -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from keel.config.errors import ConfigError
+from keel.metrics.hooks import auth_refused
 
 if TYPE_CHECKING:
     # Imported where used: operator commands import these errors without loading Litestar.
@@ -51,6 +52,7 @@ def unauthorized(scheme: str = "Bearer") -> NotAuthorizedException:
 def too_many(retry_after: int) -> TooManyRequestsException:
     from litestar.exceptions import TooManyRequestsException
 
+    auth_refused("rate limited")
     return TooManyRequestsException(
         detail="too many requests", headers={"Retry-After": str(max(1, retry_after))}
     )

@@ -36,6 +36,7 @@ from keel.auth.signatures import (
 )
 from keel.http_errors import http_error_response
 from keel.logging import escape_controls
+from keel.metrics.hooks import auth_refused
 
 if TYPE_CHECKING:
     from litestar.stores.base import Store
@@ -99,6 +100,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         self, request: Request[Any, Any, Any], reason: str, scheme: str = "Bearer"
     ) -> NoReturn:
         client = self.runtime.client_address.of_scope(request.scope)
+        auth_refused(reason)
         logger.bind(auth_failure=reason, client=client).info(
             "authentication refused on {} {}: {}",
             request.method,

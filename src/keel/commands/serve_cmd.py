@@ -44,6 +44,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from keel.metrics import multiproc
+
+    # First: prometheus_client decides its multiprocess mode when it is first imported.
+    multiproc.prepare("api")
     # Granian workers load settings themselves (factory): hand them the choices via the env.
     if args.env:
         os.environ["APP_ENV"] = args.env
@@ -80,7 +84,12 @@ def run_serve(args: argparse.Namespace) -> int:
         logger.bind(lifecycle=True).info(
             "effective configuration:\n{}", render_table(load_with_sources())
         )
+    from keel.metrics import exporter
+
+    metrics = exporter.start(settings, "api")
     failure = serve(settings)
+    if metrics is not None:
+        metrics.stop()
     if failure:
         # The worker logged it; repeat it as the last plain line only when that log line was
         # JSON (containers), not when the terminal already shows it in plain text.

@@ -12,6 +12,7 @@ from keel.config.sections.db import DbSettings
 from keel.config.sections.gpu import GpuSettings
 from keel.config.sections.http import HttpSettings
 from keel.config.sections.log import LogSettings
+from keel.config.sections.metrics import MetricsSettings
 from keel.config.sections.redis import RedisSettings
 from keel.config.sections.worker import WorkerSettings
 from keel.config.types import SecretValues
@@ -26,6 +27,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "auth": AuthSettings,
     "worker": WorkerSettings,
     "gpu": GpuSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -38,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     worker: WorkerSettings = msgspec.field(default_factory=WorkerSettings)
     gpu: GpuSettings = msgspec.field(default_factory=GpuSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     # Where configs/ and secrets/ were read from; relative paths in settings resolve here.
     root: Path = msgspec.field(default_factory=Path.cwd)
     # Every secret value that was loaded; the lifespan hands these to the log redactor.

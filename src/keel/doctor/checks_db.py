@@ -15,9 +15,7 @@ async def _connect(ctx: DoctorContext) -> Any:
     cached = ctx.probe("db")
     if cached is not None:
         return cached
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from keel.db.engine import config_kwargs, ping
+    from keel.db.engine import ping, sqlalchemy_config
     from keel.db.errors import connect_error
     from keel.db.url import database_target, sqlite_path
 
@@ -26,13 +24,7 @@ async def _connect(ctx: DoctorContext) -> Any:
     path = sqlite_path(target)
     if target.type == "sqlite" and path is not None and not path.exists():
         return ctx.remember("db", ("missing-file", target, None))
-    kwargs = config_kwargs(settings, one_shot=True)
-    config = kwargs["engine_config"]
-    engine = create_async_engine(
-        kwargs["connection_string"],
-        poolclass=config.poolclass,
-        connect_args=config.connect_args,
-    )
+    engine = sqlalchemy_config(settings, one_shot=True).get_engine()
     try:
         await ping(engine)
     except Exception as exc:  # noqa: BLE001 - classified below

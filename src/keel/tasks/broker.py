@@ -32,6 +32,7 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from keel.batching import Batcher
 from keel.config import Settings
+from keel.metrics.hooks import redis_reconnect
 from keel.redis_conn import connection_options, redis_url
 
 CONSUMER_GROUP = "keel-workers"
@@ -226,6 +227,7 @@ class KeelStreamBroker(RedisStreamBroker):
                 await self._redeclare()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 failures += 1
+                redis_reconnect("broker")
                 delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                 logger.warning("broker connection lost ({}); retrying in {:.1f}s", exc, delay)
                 await asyncio.sleep(delay)

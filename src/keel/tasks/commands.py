@@ -127,6 +127,10 @@ def taskiq_worker_args(settings: Settings, extra: list[str]) -> WorkerArgs:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from keel.metrics import multiproc
+
+    # First: prometheus_client decides its multiprocess mode when it is first imported.
+    multiproc.prepare("worker")
     _hand_to_processes(args)
     settings = load()
     from loguru import logger
@@ -158,7 +162,12 @@ def run_worker(args: argparse.Namespace) -> int:
         settings.worker.processes,
         settings.worker.max_async_tasks,
     )
+    from keel.metrics import exporter
+
+    metrics = exporter.start(settings, "worker")
     status = taskiq_run_worker(worker_args)
+    if metrics is not None:
+        metrics.stop()
     return int(status or 0)
 
 

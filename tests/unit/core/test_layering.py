@@ -56,6 +56,14 @@ LAYERS: dict[str, int] = {
     # Operator verbs: backup/restore drive the database, Redis and the broker.
     "keel.backup": 4,
     "keel.doctor": 4,
+    # Metrics: the counters (hooks, families) are called from every layer, so they sit at the
+    # bottom; the component is infra; what reads the domain and the broker at scrape time
+    # (state) and the exporter that starts it belong to the entry points.
+    "keel.metrics": 0,
+    "keel.metrics.component": 1,
+    "keel.metrics.state": 4,
+    "keel.metrics.exporter": 4,
+    "keel.tasks.commands": 4,
 }
 NAMES = {0: "base", 1: "infra", 2: "domain", 3: "transport", 4: "entry"}
 

@@ -34,6 +34,7 @@ from keel.domain.jobs.kinds import (
 from keel.domain.jobs.retry import RETRYABLE, STORE_ATTEMPTS, retry_delay, store_delay, transient
 from keel.domain.jobs.transitions import Claim, ClaimResult, JobTransitions
 from keel.heartbeats import is_alive
+from keel.metrics import hooks as metrics
 from keel.resilience import describe_exception
 from keel.runtime import Enqueue
 
@@ -111,11 +112,13 @@ class JobRunner:
                 # Still being worked on: keep this delivery pending, it is checked again later.
                 return f"running on {claim.owner}", False
             claim = await self.transitions.take_over(job_id, claim.owner, self.worker_id)
+            if claim.outcome is Claim.CLAIMED:
+                metrics.job_reclaimed(claim.job)
         if claim.outcome is not Claim.CLAIMED:
             if claim.outcome is Claim.RUNNING:
                 return f"running on {claim.owner}", False
             return claim.outcome.value, True
-        return await self._run(claim.job), True
+        return await metrics.observe_job(claim.job, self._run), True
 
     async def _fail(self, job_id: int, error: str) -> str:
         await self._store(lambda: self.transitions.fail(job_id, self.worker_id, error))

@@ -22,6 +22,7 @@ from keel.domain.jobs.ownership import Viewer
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
 from keel.domain.jobs.table import BY_ID, autocommit, aware, jobs, utcnow
 from keel.ids import Snowflake
+from keel.metrics.hooks import job_accepted
 from keel.resilience import describe_exception
 from keel.runtime import Enqueue
 
@@ -173,6 +174,7 @@ class JobService:
             # The cause (hosts, ports) goes to the log; the client learns only to retry.
             logger.warning("job {} not enqueued: {}", job_id, describe_exception(cause))
             raise EnqueueFailedError("the job queue is unavailable; retry shortly") from exc
+        job_accepted(kind.queue, kind.name)
         return JobAccepted(id=str(job_id), status=JobStatus.QUEUED.value, queue=kind.queue)
 
     async def get(self, job_id: int, viewer: Viewer | None = None) -> JobView:

@@ -1,0 +1,156 @@
+"""What metrics cost: /health/live and POST /api/jobs with METRICS_ENABLED=true and =false.
+
+`keel serve` (1 Granian worker, 1 runtime thread) against its own PostgreSQL and Redis, the
+same settings both ways; with metrics on, /metrics is scraped every 5 s during the load (a
+harsher interval than Prometheus' 15 s). Runs alternate off/on BENCH_ROUNDS times (default 2)
+so a machine busy with other work skews both sides alike; the median of each side is printed
+with the difference. Budget from issue #17: at most ~5 % off throughput.
+BENCH_SECONDS (default 5) per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from loadgen import LoadResult, free_port, group_cpu_seconds, running, wrk  # noqa: E402
+from tests.service.servers import Postgres, RedisServer  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def _settings(env: dict[str, str]) -> Any:
+    from keel.config import load
+
+    return load("local", root=ROOT, environ=env, secrets_reader=lambda *a: {})
+
+
+def _scraper(port: int, stop: threading.Event) -> None:
+    while not stop.wait(5):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                r.read()
+        except OSError:
+            pass
+
+
+Measured = tuple[LoadResult, float]  # wrk's figures, server CPU µs per request
+
+
+def _measure(pgid: int, load: Any) -> Measured:
+    before = group_cpu_seconds(pgid)
+    result: LoadResult = load()
+    used = group_cpu_seconds(pgid) - before
+    requests = result.requests_per_second * SECONDS
+    return result, 1e6 * used / requests if requests else float("nan")
+
+
+def _run(env: dict[str, str], enabled: bool, auth: str, script: str) -> tuple[Measured, ...]:
+    port, metrics_port = free_port(), free_port()
+    run_env = {
+        **env,
+        "HTTP_PORT": str(port),
+        "METRICS_ENABLED": "true" if enabled else "false",
+        "METRICS_PORT": str(metrics_port),
+    }
+    base = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    with running([KEEL, "serve"], f"{base}/health/live", run_env) as server:
+        if enabled:
+            threading.Thread(target=_scraper, args=(metrics_port, stop), daemon=True).start()
+        try:
+            wrk(f"{base}/health/live", seconds=1)  # warm up
+            live = _measure(server.pid, lambda: wrk(f"{base}/health/live", seconds=SECONDS))
+            post = _measure(
+                server.pid,
+                lambda: wrk(f"{base}/api/jobs", seconds=SECONDS, headers=[auth], script=script),
+            )
+        finally:
+            stop.set()
+    return live, post
+
+
+def bench(env: dict[str, str]) -> None:
+    from keel.auth.runtime import build_runtime
+
+    token = build_runtime(_settings(env)).jwt.issue("1", "access", name="bench").token
+    auth = f"Authorization: Bearer {token}"
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.body = \'{"kind": "echo", "payload": {"n": 1}}\'\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    results: dict[bool, list[tuple[Measured, ...]]] = {False: [], True: []}
+    for _ in range(ROUNDS):
+        for enabled in (False, True):
+            results[enabled].append(_run(env, enabled, auth, str(script)))
+    for index, label in ((0, "GET /health/live"), (1, "POST /api/jobs (echo)")):
+
+        def median(enabled: bool, pick: Any, index: int = index) -> float:
+            return statistics.median(pick(r[index]) for r in results[enabled])
+
+        off, on = (median(e, lambda m: m[0].requests_per_second) for e in (False, True))
+        cpu_off, cpu_on = (median(e, lambda m: m[1]) for e in (False, True))
+        print(
+            f"{label:<22} off {off:>7,.0f} req/s {cpu_off:6.0f} µs CPU/req   "
+            f"on {on:>7,.0f} req/s {cpu_on:6.0f} µs CPU/req   "
+            f"throughput {100 * (on - off) / off:+5.1f} %   "
+            f"CPU/req {100 * (cpu_on - cpu_off) / cpu_off:+5.1f} %",
+            flush=True,
+        )
+    print(
+        f"({ROUNDS} alternating rounds of {SECONDS} s, medians; CPU = the serve process group's "
+        f"user+system time per request; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs; budget: at most ~5 % off)"
+    )
+
+
+def main() -> None:
+    pg = Postgres()
+    redis = RedisServer(Path(tempfile.mkdtemp(prefix="keel-bench-redis-")))
+    pg.init()
+    pg.start()
+    redis.start()
+    try:
+        pg.create_database("bench")
+        env = {
+            **pg.env("bench"),
+            **redis.env(),
+            "APP_ENV": "local",
+            "KEEL_ROOT": str(ROOT),
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": "false",
+            "HTTP_ACCESS_LOG": "false",
+            "HTTP_WORKERS": "1",
+            "HTTP_RUNTIME_THREADS": "1",
+            "DB_POOL_SIZE": "40",
+            "DB_MAX_OVERFLOW": "0",
+            # The bench signs its own token: server and bench must share the key.
+            "JWT_SECRET_KEY": os.urandom(32).hex(),
+        }
+        from keel.db.migrate import migrate
+
+        asyncio.run(migrate(_settings(env)))
+        bench(env)
+    finally:
+        redis.stop()
+        pg.stop()
+        pg.cleanup()
+
+
+if __name__ == "__main__":
+    main()
