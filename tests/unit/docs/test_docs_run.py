@@ -46,7 +46,7 @@ NEEDS = {
     "docker": "needs Docker and the images (the integration suite runs the stack)",
     "nix": "needs a Nix that can build (this machine only evaluates)",
     "gpu": "needs an NVIDIA GPU and driver",
-    "redis": "needs a Redis server and a worker host",
+    "redis": "needs Redis and PostgreSQL (tests/service/test_docs_workers.py runs it with both)",
     "self": "is the test suite itself",
     "network": "downloads a tool from PyPI",
 }
