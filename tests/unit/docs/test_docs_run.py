@@ -319,11 +319,13 @@ def test_inline_commands_in_prose_and_tables_exist() -> None:
     for doc in DOCS:
         for command in _INLINE.findall(doc.read_text()):
             words = command.split()
-            if "…" in command or "..." in command or "[" in command or any(
-                re.fullmatch(r"[A-Z][A-Z_]*", word) or "|" in word for word in words
+            if (
+                "…" in command
+                or "..." in command
+                or "[" in command
+                or any(re.fullmatch(r"[A-Z][A-Z_]*", word) or "|" in word for word in words)
             ):
                 continue  # a pattern (`keel secrets set ENV KEY`), not a command
             _check_names(Block(doc.name, 0, command, {}))
             seen += 1
     assert seen >= 20
-
