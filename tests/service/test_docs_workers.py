@@ -73,7 +73,10 @@ def test_the_worker_commands_run_as_written(stack_env: dict[str, str], tmp_path:
                 os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the worker's terminal
         codes = [_stopped(proc) for proc in procs]
     logs = [(tmp_path / f"worker{i}.log").read_text()[-3000:] for i in range(len(procs))]
-    assert codes == [0, 0], logs
+    # Ctrl-C stops each one promptly: exit 0, or 130 (128 + SIGINT) when the shell or uv
+    # reports the interrupt itself, as in a terminal; never a hang or a traceback.
+    assert all(code in (0, 130) for code in codes), (codes, logs)
+    assert not any("Traceback" in log for log in logs), logs
 
 
 def _stopped(proc: subprocess.Popen[bytes]) -> int | None:
