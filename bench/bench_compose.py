@@ -32,7 +32,8 @@ from loadgen import wrk
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = shutil.which("docker") or "/usr/bin/docker"
 IMAGE = os.environ.get("KEEL_IMAGE", "keel:latest")
-API_PORT = 18000  # configs/test/compose.yaml's default
+# The test stack publishes the API on HTTP_PORT (configs/test/compose.yaml; default 18000).
+API_PORT = int(os.environ.get("HTTP_PORT", "18000"))
 WARM_TARGET_S = 15.0
 IMAGE_TARGET_MB = 200.0
 USER = ("bench", "bench-password-not-secret")

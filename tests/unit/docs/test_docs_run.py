@@ -46,7 +46,7 @@ NEEDS = {
     "docker": "needs Docker and the images (the integration suite runs the stack)",
     "nix": "needs a Nix that can build (this machine only evaluates)",
     "gpu": "needs an NVIDIA GPU and driver",
-    "redis": "needs a Redis server and a worker host",
+    "redis": "needs Redis and PostgreSQL (tests/service/test_docs_workers.py runs it with both)",
     "self": "is the test suite itself",
     "network": "downloads a tool from PyPI",
 }
@@ -302,9 +302,30 @@ def _check_names(block: Block) -> None:
         words = shlex.split(command)
         while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
             words.pop(0)
-        if words[:3] == ["uv", "run", "keel"]:
+        if words[:3] == ["uv", "run", "keel"] and not {"--help", "--version"} & set(words):
             args = parser.parse_args(words[3:])
             assert callable(args.handler), command
         if words[:1] == ["make"]:
             for target in (w for w in words[1:] if "=" not in w and not w.startswith("-")):
                 assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), command
+
+
+_INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*(?:uv run keel|make) [^`]*)`")
+
+
+def test_inline_commands_in_prose_and_tables_exist() -> None:
+    """`uv run keel …` and `make …` quoted in running text parse / name real targets too."""
+    seen = 0
+    for doc in DOCS:
+        for command in _INLINE.findall(doc.read_text()):
+            words = command.split()
+            if (
+                "…" in command
+                or "..." in command
+                or "[" in command
+                or any(re.fullmatch(r"[A-Z][A-Z_]*", word) or "|" in word for word in words)
+            ):
+                continue  # a pattern (`keel secrets set ENV KEY`), not a command
+            _check_names(Block(doc.name, 0, command, {}))
+            seen += 1
+    assert seen >= 20
