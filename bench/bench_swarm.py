@@ -102,13 +102,12 @@ def main() -> int:
         token = login(cluster)
         jobs = Jobs(cluster)
 
-        mark = jobs.high_water()
         new = push(derived_image(LOCAL_IMAGE, "bench-r2"))[0]
         load = Load(cluster, token, seconds=75)
         time.sleep(3)
         code, output, seconds = deployment.deploy(new)
         result = load.result()
-        counts = jobs.wait_finished(mark)
+        counts = jobs.wait_succeeded(result.ids)
         figure("rolling update api x2 + worker x2 (deploy command)", f"{seconds:.1f} s")
         figure("  requests failed during it", f"{result.failed} of {result.requests}")
         figure("  jobs accepted / succeeded", f"{result.accepted} / {counts.get('succeeded', 0)}")
@@ -126,7 +125,6 @@ def main() -> int:
         )
         figure("  requests failed during it", f"{result.failed} of {result.requests}")
 
-        mark = jobs.high_water()
         victim = next(n for n in (3, 2) if f"ksw{n}" in task_nodes(cluster, "worker"))
         load = Load(cluster, token, seconds=50)
         time.sleep(5)
@@ -143,8 +141,8 @@ def main() -> int:
         )
         recovery = time.monotonic() - killed
         result = load.result()
-        counts = jobs.wait_finished(mark, timeout=240)
-        lost = max(0, result.accepted - counts.get("succeeded", 0))
+        counts = jobs.wait_succeeded(result.ids, timeout=240)
+        lost = len(set(result.ids)) - counts.get("succeeded", 0)
         cluster.sh("start", str(victim))
         wait_for("rejoin", lambda: cluster.ready_nodes() == 3, 120)
         figure("node loss: lost tasks healthy elsewhere after", f"{recovery:.1f} s")

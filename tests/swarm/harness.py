@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ class LoadResult:
     status_errors: int
     seconds: float
     p99_ms: float
+    ids: tuple[int, ...] = ()  # the accepted jobs (202), from the response bodies
 
     @property
     def failed(self) -> int:
@@ -196,6 +198,7 @@ class Load:
     """wrk submitting echo jobs through the proxy for a bounded time, from the client host."""
 
     def __init__(self, cluster: Cluster, token: str, seconds: int, delay_ms: int = 50) -> None:
+        self.ids_dir = Path(tempfile.mkdtemp(prefix="keel-wrk-ids-"))
         self.proc = subprocess.Popen(
             [
                 str(CLUSTER_SH),
@@ -213,7 +216,12 @@ class Load:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "KEEL_TOKEN": token, "WRK_DELAY_MS": str(delay_ms)},
+            env={
+                **os.environ,
+                "KEEL_TOKEN": token,
+                "WRK_DELAY_MS": str(delay_ms),
+                "WRK_IDS_DIR": str(self.ids_dir),
+            },
         )
         self.seconds = seconds
 
@@ -221,7 +229,14 @@ class Load:
         out, err = self.proc.communicate(timeout=self.seconds + 60)
         match = re.search(r"^WRK_RESULT (\{.*\})$", out, re.MULTILINE)
         assert match, f"wrk printed no result (exit {self.proc.returncode}): {out} {err}"
-        return LoadResult(**json.loads(match.group(1)))
+        ids = [
+            int(line)
+            for path in sorted(self.ids_dir.glob("ids-*"))
+            for line in path.read_text().split()
+            if line.isdigit()
+        ]
+        shutil.rmtree(self.ids_dir, ignore_errors=True)
+        return LoadResult(**json.loads(match.group(1)), ids=tuple(ids))
 
 
 class Jobs:
@@ -245,6 +260,30 @@ class Jobs:
             status: int(count)
             for status, count in (line.split("|") for line in rows.splitlines() if line)
         }
+
+    def statuses(self, ids: tuple[int, ...]) -> dict[str, int]:
+        """Status counts of exactly these jobs (missing ones count as "missing")."""
+        if not ids:
+            return {}
+        array = "{" + ",".join(str(i) for i in ids) + "}"
+        rows = self._psql(f"select status, count(*) from jobs where id = any('{array}') group by 1")
+        counts = {
+            status: int(count)
+            for status, count in (line.split("|") for line in rows.splitlines() if line)
+        }
+        found = sum(counts.values())
+        if found < len(set(ids)):
+            counts["missing"] = len(set(ids)) - found
+        return counts
+
+    def wait_succeeded(self, ids: tuple[int, ...], timeout: float = 180) -> dict[str, int]:
+        """Poll until none of ``ids`` is queued or running; their final status counts."""
+
+        def settled() -> dict[str, int] | None:
+            counts = self.statuses(ids)
+            return None if {"queued", "running"} & set(counts) else counts
+
+        return wait_for("the accepted jobs to finish", settled, timeout, poll=2)
 
     def max_attempts(self, after_id: int) -> int:
         return int(self._psql(f"select coalesce(max(attempts), 0) from jobs where id > {after_id}"))

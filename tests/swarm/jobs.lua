@@ -1,11 +1,16 @@
 -- wrk script: POST an echo job per request, paced (delay per connection), and report counts as
 -- one machine-readable line on stdout: requests, 202s (accepted jobs), other statuses, errors.
--- Env: KEEL_TOKEN (bearer token), WRK_DELAY_MS (pause between requests of a connection, 20).
+-- Env: KEEL_TOKEN (bearer token), WRK_DELAY_MS (pause between requests of a connection, 20),
+-- WRK_IDS_DIR (each thread writes the ids of its accepted jobs to DIR/ids-N, one per line).
 local token = os.getenv("KEEL_TOKEN") or ""
 local pause = tonumber(os.getenv("WRK_DELAY_MS") or "20")
+local ids_dir = os.getenv("WRK_IDS_DIR")
 local threads = {}
+local counter = 0
 
 function setup(thread)
+  counter = counter + 1
+  thread:set("number", counter)
   table.insert(threads, thread)
 end
 
@@ -17,6 +22,9 @@ function init(args)
   wrk.body = '{"kind": "echo", "payload": {}}'
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. token
+  if ids_dir then
+    ids = io.open(ids_dir .. "/ids-" .. number, "w")
+  end
 end
 
 function delay()
@@ -26,6 +34,11 @@ end
 function response(status, headers, body)
   if status == 202 then
     accepted = accepted + 1
+    if ids then
+      -- Flushed per line: the thread's file is never closed explicitly.
+      ids:write((string.match(body, '"id"%s*:%s*"?(%d+)') or "?") .. "\n")
+      ids:flush()
+    end
   else
     other = other + 1
   end

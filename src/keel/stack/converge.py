@@ -3,13 +3,14 @@
 The 20.10 CLI returns from ``stack deploy`` at once, so this polls. A service is converged when
 its update (if any) completed and as many tasks run as it has replicas; Swarm reports a task
 as Running only once its healthcheck passed, so "running" here means "healthy". A rollback
-(``rollback_started``/``rollback_completed``) or a paused update is a failed deploy.
+or a paused update that started during this wait (its ``StartedAt`` differs from the baseline
+taken before the deploy) fails the deploy; an older, finished rollback does not.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from keel.stack import swarm
 from keel.stack.compose_files import StackError
 
 FAILED_UPDATES = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
+IN_PROGRESS = {"updating", "rollback_started", "paused", "rollback_paused"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +31,14 @@ class ServiceState:
     tasks: list[swarm.Task]
     last_failure: str = ""
     stale: int = 0  # running tasks of an older spec (the update has not reached them yet)
+    started: str = ""  # UpdateStatus.StartedAt: which update the state belongs to
 
     @property
     def converged(self) -> bool:
-        return self.update in ("", "completed") and self.running == self.wanted and not self.stale
+        return self.update not in IN_PROGRESS and self.running == self.wanted and not self.stale
 
-    @property
-    def failed(self) -> bool:
-        return self.update in FAILED_UPDATES
+    def failed_since(self, baseline: Mapping[str, str]) -> bool:
+        return self.update in FAILED_UPDATES and self.started != baseline.get(self.name, "")
 
     def describe(self) -> str:
         problems = [
@@ -110,7 +112,18 @@ def service_state(name: str) -> ServiceState:
         tasks=current,
         last_failure=failures[0].describe() if failures else "",
         stale=stale,
+        started=str(status.get("StartedAt", "")),
     )
+
+
+def baseline(services: Sequence[str]) -> dict[str, str]:
+    """Each existing service's current update start, taken before a deploy changes them."""
+    found = {}
+    for name in services:
+        spec = swarm.inspect("service", name)
+        if spec is not None:
+            found[name] = str((spec.get("UpdateStatus") or {}).get("StartedAt", ""))
+    return found
 
 
 def wait(
@@ -119,14 +132,17 @@ def wait(
     timeout: float,
     poll: float = 1.0,
     progress: Callable[[str], None] | None = None,
-    allow_rollback: bool = False,
+    since: Mapping[str, str] | None = None,
 ) -> dict[str, ServiceState]:
-    """Block until every service converged (returns their states) or raise naming the laggards."""
+    """Block until every service converged (returns their states) or raise naming the laggards.
+
+    ``since``: the :func:`baseline` before a deploy; a rollback after it fails at once.
+    """
     deadline = time.monotonic() + timeout
     last_line = ""
     while True:
         states = {name: service_state(name) for name in services}
-        failed = [s for s in states.values() if s.failed and not allow_rollback]
+        failed = [s for s in states.values() if since is not None and s.failed_since(since)]
         if failed:
             raise StackError(_after_rollback(list(states), deadline, poll))
         pending = [s for s in states.values() if not s.converged]
