@@ -23,6 +23,7 @@ from tests.swarm.harness import (
     LoadResult,
     derived_image,
     http_status,
+    names_resolve,
     push,
     task_nodes,
     wait_for,
@@ -70,7 +71,13 @@ def rejoin(cluster: Cluster, node: int) -> None:
         return not cluster.docker(node, "ps", "-q", "--filter", label).split()
 
     wait_for(f"node {node} to stop its orphaned tasks", orphans_gone, 120)
-    time.sleep(5)  # their final states reach the manager
+    image = converge.spec_image(f"{STACK}_api")
+    wait_for(
+        f"node {node} to resolve the stack's services again",
+        lambda: names_resolve(cluster, node, image, "redis", "postgres", "api"),
+        180,
+        poll=3,
+    )
     converged()
 
 
@@ -164,7 +171,9 @@ def test_scale_api_2_4_2_under_load_fails_no_request(cluster: Cluster, token: st
     assert result.accepted > 100, str(result)
 
 
-def test_losing_a_worker_node_mid_load_loses_no_job(cluster: Cluster, token: str) -> None:
+def test_losing_a_worker_node_mid_load_loses_no_job(
+    deployment: Deployment, cluster: Cluster, token: str
+) -> None:
     jobs = Jobs(cluster)
     victim = next(n for n in (3, 2) if f"ksw{n}" in task_nodes(cluster, "worker"))
     wanted = {name: converge.service_state(f"{STACK}_{name}").wanted for name in APP}
