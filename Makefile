@@ -165,3 +165,8 @@ deploy: venv ## push images, run migrations, deploy ENV to the swarm (DOCKER_HOS
 
 undeploy: venv ## remove ENV's stack, its migrate job, secrets and configs from the swarm (volumes stay)
 	containers/swarm/deploy.sh undeploy $(ENV)
+
+.PHONY: test-swarm
+test-swarm: venv ## three-node swarm in network namespaces: deploy, roll, roll back, scale, node loss, rotation
+	containers/build.sh all
+	$(UV) run --frozen pytest -m swarm tests/swarm -p no:cacheprovider -s $(PYTEST_ARGS)

@@ -49,6 +49,10 @@ def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S', time.gmtime())} keel stack: {message}", flush=True)
 
 
+def progress(line: str) -> None:
+    say(f"waiting: {line}")
+
+
 def placement_labels(stack: dict[str, Any]) -> dict[str, list[str]]:
     """``key=value`` → the services whose constraints need a node with that label."""
     needed: dict[str, list[str]] = {}
@@ -218,17 +222,19 @@ def deploy(rendered: Rendered, inputs: StackInputs, workdir: Path, timeout: floa
     ensure_objects(stack, name)
 
     stateful = set(STATEFUL) & set(stack["services"])
-    stack_deploy(write(subset(stack, stateful), workdir / "stateful.yaml"), name, prune=False)
     services = [f"{name}_{service}" for service in sorted(stateful)]
-    converge.wait(services, timeout=timeout, progress=lambda line: say(f"waiting: {line}"))
+    before = converge.baseline(services)
+    stack_deploy(write(subset(stack, stateful), workdir / "stateful.yaml"), name, prune=False)
+    converge.wait(services, timeout=timeout, progress=progress, since=before)
     say(f"{', '.join(sorted(stateful))} healthy after {time.monotonic() - started:.1f} s")
 
     took = run_migrations(stack, name, timeout)
     say(f"migrations done in {took:.1f} s")
 
-    stack_deploy(write(stack, workdir / "deploy.yaml"), name, prune=True)
     services = [f"{name}_{service}" for service in stack["services"]]
-    states = converge.wait(services, timeout=timeout, progress=lambda line: say(f"waiting: {line}"))
+    before = converge.baseline(services)
+    stack_deploy(write(stack, workdir / "deploy.yaml"), name, prune=True)
+    states = converge.wait(services, timeout=timeout, progress=progress, since=before)
     removed = prune_objects(stack, name)
     if removed:
         say(f"pruned older secrets/configs: {', '.join(removed)}")

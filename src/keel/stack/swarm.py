@@ -142,6 +142,17 @@ def tasks(service: str, *, running_only: bool = False) -> list[Task]:
     return found
 
 
+def running_task_specs(service: str) -> list[dict[str, Any]]:
+    """The specs of the service's tasks that are meant to run (to compare with its template)."""
+    ids = docker("service", "ps", "-q", "--filter", "desired-state=running", service).out.split()
+    if not ids:
+        return []
+    result = docker("inspect", "--type", "task", *ids)
+    if not result.ok:
+        return []
+    return [task.get("Spec", {}) for task in json.loads(result.out)]
+
+
 def stack_objects(kind: str, stack: str) -> list[str]:
     out = must(
         kind,

@@ -6,37 +6,19 @@ merge), so hardening added to the overlay is checked here without editing this f
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from stack_roots import make_root
 
 from keel.cli import main
 from keel.stack.compose_files import StackError, interpolate, load_merged
 from keel.stack.render import StackInputs, escape_dollars, parse_size, render
 
-REPO = Path(__file__).resolve().parents[3]
 STACK_CLI = Path("/usr/local/bin/docker")
-
-
-def make_root(tmp_path: Path, env: str = "prod") -> Path:
-    """A deployment checkout: compose files and configs; dummy secret files (only hashed here)."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("compose.yaml", "compose.gpu.yaml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "configs", root / "configs")
-    (root / "secrets").mkdir()
-    (root / "secrets" / f"{env}.yaml").write_text("sops: encrypted-document-stand-in\n")
-    credentials = root / "creds"
-    credentials.mkdir()
-    (credentials / "db_password").write_text("db-pass-stand-in")
-    (credentials / "redis_password").write_text("redis-pass-stand-in")
-    (root / "age.key").write_text("AGE-SECRET-KEY-STAND-IN\n")
-    return root
 
 
 def inputs(root: Path, env: str = "prod", **environ: str) -> StackInputs:
