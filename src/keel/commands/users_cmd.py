@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from keel.domain.users.models import User
 
 # The login-failure counter's name in the rate-limit store (keel.auth.runtime: "login-user").
-LOGIN_FAILURE_PREFIX = "login-user"
+LOGIN_THROTTLE_PREFIX = "login"  # LoginThrottle's default prefix
 
 
 def register(subparsers: Any) -> None:
@@ -175,15 +175,20 @@ def run_set_password(args: argparse.Namespace) -> int:
     return run_command(args.env, work)
 
 
-def login_failure_key(settings: Settings, username: str) -> str:
-    """The Redis key of a username's failed-login counter.
+def login_throttle_keys(settings: Settings, username: str) -> tuple[str, str]:
+    """The Redis keys of a username's login throttle: its account counter, and the pattern of
+    its per-client counters (keel.auth.throttle.LoginThrottle, in the ``rate_limit`` store).
 
-    It is how Litestar's RedisStore names keys for keel.stores (namespace ``<APP_NAME>``, nested
-    ``rate_limit``, key ``login-user:<lower-case username>``); built here without importing
-    Litestar (seconds). tests/service/test_users_cli.py locks a user out through the real store
+    Named here as keel.stores names them (``<APP_NAME>_rate_limit:<key>``) without importing
+    Litestar (seconds). tests/service/test_users_cli.py locks a user out through the real API
     and lifts it with this command, so a change on either side fails there.
     """
-    return f"{settings.app.name}_rate_limit:{LOGIN_FAILURE_PREFIX}:{username.lower()}"
+    store = f"{settings.app.name}_rate_limit"
+    account = username.lower()
+    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in account)
+    return f"{store}:{LOGIN_THROTTLE_PREFIX}-acct:{account}", (
+        f"{store}:{LOGIN_THROTTLE_PREFIX}-pair:{escaped}|*"
+    )
 
 
 def run_unlock(args: argparse.Namespace) -> int:
@@ -196,20 +201,21 @@ def run_unlock(args: argparse.Namespace) -> int:
         from keel.redis_conn import make_client, redis_where
 
         client = make_client(settings)
+        account_key, pairs = login_throttle_keys(settings, args.username)
         try:
-            key = login_failure_key(settings, args.username)
             try:
-                failures = await client.get(key)
-                await client.delete(key)
+                failures = await client.hget(account_key, "n")
+                keys = [account_key, *[key async for key in client.scan_iter(match=pairs)]]
+                cleared = await client.delete(*keys)
             except Exception as exc:  # noqa: BLE001 - one line for the operator
                 raise CommandError(
                     f"cannot reach Redis at {redis_where(settings)}: {exc}"
                 ) from None
         finally:
             await client.aclose()
-        if failures is None:
+        if not cleared:
             print(f"user {args.username} had no failed logins on record")
             return
-        print(f"unlocked {args.username}: cleared {int(failures)} failed login(s)")
+        print(f"unlocked {args.username}: cleared {int(failures or 0)} failed login(s)")
 
     return run_command(args.env, work)
