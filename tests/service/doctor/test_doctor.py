@@ -164,10 +164,9 @@ def prod_env(doctor_root: Path, tmp_path: Path, base_env: dict[str, str]) -> dic
     from keel.cli import main
 
     key = tmp_path / "keys" / "prod.agekey"
-    code = main(
-        ["secrets", "init", "prod", "--root", str(doctor_root), "--key-file", str(key)]
-        + ["--replace-rule"]  # the committed .sops.yaml names the maintainers' prod key
-    )
+    # --replace-rule: the committed .sops.yaml names the maintainers' prod key.
+    init = ["secrets", "init", "prod", "--replace-rule"]
+    code = main([*init, "--root", str(doctor_root), "--key-file", str(key)])
     assert code == 0
     # The test servers' passwords look like placeholders: prod takes the generated ones.
     env = {k: v for k, v in base_env.items() if k != "DB_PASSWORD"}

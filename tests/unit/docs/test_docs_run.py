@@ -11,7 +11,8 @@ A block's info string says what it needs:
 - ```` ```sh ctrl-c ````: each line runs until it is interrupted (a server, ``--watch``); it must
   still be running when Ctrl-C comes (after 3 s, or once ``/health/live`` answers with
   ``wait=health``), then the next line runs.
-- ```` ```sh needs=docker|nix|gpu|redis|self|network|remote ````: what this machine or this suite cannot give
+- ```` ```sh needs=docker|nix|gpu|redis|self|network|remote ````: what this machine or this
+  suite cannot give
   (``self``: `make test`, the suite itself); skipped with that reason, its ``keel`` commands still
   parse and its ``make`` targets exist.
 
