@@ -33,7 +33,7 @@ async def test_probe_returns_the_inventory_of_a_gpu_host(tmp_path: Path) -> None
 
 
 async def test_probe_fails_when_every_gpu_is_lost(tmp_path: Path) -> None:
-    fixture = json.loads((REPO / "src/keel/gpu/fixtures/gpu-lost.json").read_text())
+    fixture = json.loads((REPO / "src/keel_testing/nvml_fixtures/gpu-lost.json").read_text())
     for device in fixture["devices"]:
         device["errors"] = {"nvmlDeviceGetName": "GPU_IS_LOST"}
     path = tmp_path / "all-lost.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keel.cli import build_parser, main
-from keel.gpu.fake_nvml import fixture_names
+from keel_testing.fake_nvml import fixture_names
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "gpu.md").read_text()
