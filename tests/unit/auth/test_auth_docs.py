@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.support import REPO, free_port
 
-REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "auth.md"
 BIN = Path(sys.executable).parent
 _BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -22,12 +21,6 @@ _BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 def _blocks() -> list[tuple[str, str, str]]:
     return [(m.group(1), m.group(2).strip(), m.group(3)) for m in _BLOCK.finditer(DOC.read_text())]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(url: str, timeout: float = 30) -> None:
@@ -43,7 +36,7 @@ def _wait(url: str, timeout: float = 30) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_", "JWT_"))},
         "APP_ENV": "local",

@@ -12,11 +12,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from _nvml_host import nvml_loadable
+from tests.support import REPO
 
 from keel.cli import main
 from keel.gpu import GpuSnapshot
 
-REPO = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = REPO / "docs" / "gpu-snapshot.schema.json"
 
 SNAPSHOT_KEYS = {

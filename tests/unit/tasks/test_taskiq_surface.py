@@ -13,15 +13,13 @@ import dataclasses
 import inspect
 import re
 from importlib.metadata import version
-from pathlib import Path
 
 from taskiq import AckableMessage, AsyncBroker, Context
 from taskiq.cli.worker.args import WorkerArgs
 from taskiq_redis import RedisAsyncResultBackend
+from tests.support import REPO
 
 from keel.tasks.broker import KeelStreamBroker
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def _pinned(package: str) -> str:

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.support import REPO, no_secrets
 
 from keel.config import Settings, load
 from keel.domain.jobs.kinds import JobContext, JobFailedError, get_kind
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def _context(tmp_path: Path, fixture: str) -> JobContext:
     settings = load(
-        "local", root=REPO, environ={"GPU_FAKE_NVML": fixture}, secrets_reader=lambda *a: {}
+        "local", root=REPO, environ={"GPU_FAKE_NVML": fixture}, secrets_reader=no_secrets
     )
     return JobContext(job_id=1, attempt=1, worker_id="w-test", settings=settings)
 
@@ -46,7 +45,7 @@ def test_gpu_staleness_stays_below_the_heartbeat_ttl() -> None:
     from keel.gpu.routes import stale_after_seconds
 
     def settings(**env: str) -> Settings:
-        return load("local", root=REPO, environ=env, secrets_reader=lambda *a: {})
+        return load("local", root=REPO, environ=env, secrets_reader=no_secrets)
 
     assert stale_after_seconds(settings()) == 12.0
     short = settings(WORKER_HEARTBEAT_TTL="1.5")
