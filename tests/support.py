@@ -25,6 +25,6 @@ def no_secrets(path: Path, environ: Mapping[str, str], env: str) -> dict[str, An
     return {}
 
 
-def settings_for(env: str = "local", **environ: str) -> Settings:
+def settings_for(env: str = "local", environ: Mapping[str, str] | None = None) -> Settings:
     """Settings of ``configs/<env>`` in this repository plus ``environ``, no secrets file."""
-    return load(env, root=REPO, environ=environ, secrets_reader=no_secrets)
+    return load(env, root=REPO, environ=environ or {}, secrets_reader=no_secrets)

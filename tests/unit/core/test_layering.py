@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "keel.batching": 0,
     "keel.resilience": 0,
     "keel.health_probe": 0,
+    "keel.cli_parsers": 0,
     "keel.db": 1,
     "keel.redis_client": 1,
     "keel.ids": 1,

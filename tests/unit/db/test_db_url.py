@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from tests.support import REPO, no_secrets
+from tests.support import REPO, settings_for
 
-from keel.config import load
 from keel.db.engine import engine_config, sqlalchemy_config
 from keel.db.errors import Cause, classify, connect_error
 from keel.db.url import DatabaseUrlError, database_target
 
 
 def settings(**env: str):  # type: ignore[no-untyped-def]
-    return load("local", root=REPO, environ=env, secrets_reader=no_secrets)
+    return settings_for("local", env)
 
 
 @pytest.mark.parametrize(

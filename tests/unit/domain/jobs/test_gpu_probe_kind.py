@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.support import REPO, no_secrets
+from tests.support import REPO, no_secrets, settings_for
 
 from keel.config import Settings, load
 from keel.domain.jobs.kinds import JobContext, JobFailedError, get_kind
@@ -45,7 +45,7 @@ def test_gpu_staleness_stays_below_the_heartbeat_ttl() -> None:
     from keel.gpu.routes import stale_after_seconds
 
     def settings(**env: str) -> Settings:
-        return load("local", root=REPO, environ=env, secrets_reader=no_secrets)
+        return settings_for("local", env)
 
     assert stale_after_seconds(settings()) == 12.0
     short = settings(WORKER_HEARTBEAT_TTL="1.5")
