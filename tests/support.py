@@ -13,6 +13,13 @@ from keel.config import Settings, load
 REPO = Path(__file__).resolve().parents[1]
 
 
+def with_test_support(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a subprocess that may need ``keel_testing`` (the fake NVML): ``src/`` on
+    its ``PYTHONPATH`` (a checkout's editable install has it anyway; a wheel install does not)."""
+    paths = [str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])]
+    return {**env, "PYTHONPATH": ":".join(paths)}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

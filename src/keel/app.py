@@ -17,14 +17,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from loguru import logger
 
 from keel import __version__
 from keel import middleware as request_context
-from keel.components import Component, ReadinessCheck, build_components
+from keel.components import Component, ReadinessCheck, build_components, provided
 from keel.config import Settings, load
 from keel.health import HealthController
 from keel.http_errors import ErrorStatus, exception_handlers
@@ -72,10 +71,6 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
 def api_runtime(settings: Settings) -> Runtime:
     """The API process's runtime: its job queue owns a broker (publishing, or in-process)."""
     return build_runtime(settings, BrokerQueue)
-
-
-def _provided(value: object) -> Provide:
-    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
 
 def create_app(
@@ -128,7 +123,7 @@ def create_app(
         route_handlers=[HealthController, *(h for c in components for h in c.route_handlers)],
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
-        dependencies={"readiness_checks": _provided(readiness)},
+        dependencies={"readiness_checks": provided(readiness)},
         lifespan=[_lifespan(settings, stack)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,

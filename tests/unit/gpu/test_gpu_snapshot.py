@@ -12,6 +12,7 @@ import msgspec
 import psutil  # type: ignore[import-untyped]
 import pytest
 from _nvml_host import nvml_loadable
+from tests.support import with_test_support
 
 from keel.config import Settings
 from keel.config.sections.gpu import GpuSettings
@@ -212,7 +213,12 @@ def test_missing_nvml_bindings_never_raise(fake_nvml: str) -> None:
         "print(snap.available, snap.reason)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=with_test_support(os.environ),
     )
 
     assert result.returncode == 0, result.stderr

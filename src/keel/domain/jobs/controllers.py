@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Controller, Router, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -24,6 +24,7 @@ from litestar.status_codes import (
 )
 
 from keel.auth.guards import require_authenticated
+from keel.components import provided
 from keel.domain.jobs.kinds import InvalidPayloadError, UnknownKindError
 from keel.domain.jobs.models import JobStatus
 from keel.domain.jobs.schemas import CreateJob, JobAccepted, JobPage, JobView
@@ -97,7 +98,5 @@ def jobs_router(service: JobService) -> Router:
         path="/",
         route_handlers=[JobsController],
         guards=list(JOBS_GUARDS),
-        dependencies={
-            "job_service": Provide(lambda: service, use_cache=True, sync_to_thread=False)
-        },
+        dependencies={"job_service": provided(service)},
     )
