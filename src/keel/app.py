@@ -17,13 +17,12 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from loguru import logger
 
 from keel import __version__
 from keel import middleware as request_context
 from keel.api_docs import asset_router, openapi_config
-from keel.components import Component, ReadinessCheck, build_components
+from keel.components import Component, ReadinessCheck, build_components, provided
 from keel.config import Settings, load
 from keel.health import HealthController
 from keel.http_errors import ErrorStatus, exception_handlers
@@ -76,10 +75,6 @@ def api_runtime(settings: Settings) -> Runtime:
     return build_runtime(settings, BrokerQueue)
 
 
-def _provided(value: object) -> Provide:
-    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -127,7 +122,7 @@ def create_app(
         ],
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
-        dependencies={"readiness_checks": _provided(readiness)},
+        dependencies={"readiness_checks": provided(readiness)},
         lifespan=[_lifespan(settings, stack)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,

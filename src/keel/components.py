@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from litestar.di import Provide
+
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler, Middleware
 
@@ -22,6 +24,12 @@ if TYPE_CHECKING:
     from keel.lifecycle import Resource
     from keel.middleware import ResponseHeaders, ResponseObserver
     from keel.runtime import Runtime
+
+
+def provided(value: object) -> Provide:
+    """A Litestar dependency that hands out this one object (a service built at app build)."""
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
 
 # A readiness check raises (any exception, message = the reason) when its dependency is not ok.
 CheckFunc = Callable[[], Awaitable[object]]

@@ -15,18 +15,18 @@ from typing import Any
 import pytest
 
 from tests.integration.stack import (
-    REPO,
     Api,
     Stack,
     compose_command,
     docker_available,
-    free_port,
     image_exists,
     service_images,
     stage_key,
 )
+from tests.support import REPO, free_port
 
-PROJECT = "keel-it"
+# Own name per checkout when several run at once (KEEL_IT_PROJECT=keel-it-mine).
+PROJECT = os.environ.get("KEEL_IT_PROJECT", "keel-it")
 KEEL_IMAGE = os.environ.get("KEEL_IMAGE", "keel:latest")
 TEST_FILES = [REPO / "compose.yaml", REPO / "configs" / "test" / "compose.yaml"]
 USER = ("it-user", "integration-password-42")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 OFFLINE_PREFIX = os.environ.get("KEEL_OFFLINE_PREFIX", "keel-offline")
 OFFICIAL = {
@@ -68,12 +66,6 @@ def service_images() -> dict[str, str]:
         elif not image_exists(official) and image_exists(offline):
             chosen[var] = offline
     return chosen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stage_key(key: Path, directory: Path) -> Path:

@@ -16,15 +16,14 @@ import httpx
 import pytest
 
 from tests.integration.stack import (
-    REPO,
     Stack,
     docker_available,
-    free_port,
     image_exists,
     service_images,
     stage_key,
     wait_for,
 )
+from tests.support import REPO, free_port
 
 KEEL = str(Path(sys.executable).with_name("keel"))
 KEEL_IMAGE = os.environ.get("KEEL_IMAGE", "keel:latest")

@@ -202,8 +202,20 @@ def test_gpu_overlay_merges_and_its_worker_runs_on_fake_nvml(
     assert service["command"] == ["worker", "--queues", "gpu"]
 
     # No GPU here: drop the reservation, give it a fake NVML, and run it in the test stack.
+    # The fake is test support the image leaves out (src/keel_testing): mount it for this one.
     del service["deploy"]
     service["environment"]["GPU_FAKE_NVML"] = "h100x1"
+    service["environment"]["PYTHONPATH"] = "/app/test-support"
+    support = stack.files[0].parent / "src" / "keel_testing"
+    service["volumes"] = [
+        *service.get("volumes", []),
+        {
+            "type": "bind",
+            "source": str(support),
+            "target": "/app/test-support/keel_testing",
+            "read_only": True,
+        },
+    ]
     only_gpu = {
         "services": {"worker-gpu": service},
         "secrets": config["secrets"],

@@ -22,8 +22,8 @@ import pytest
 
 from keel.config import Settings, load
 from tests.service.servers import MariaDb, MissingBinaryError, Postgres, RedisServer, check_binaries
+from tests.support import REPO, no_secrets
 
-REPO = Path(__file__).resolve().parents[2]
 KEEL = str(Path(sys.executable).with_name("keel"))
 _counter = itertools.count()
 
@@ -40,14 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             pytest.exit(str(exc), returncode=4)
 
 
-def _no_secrets(path: Path, environ: Any, env: Any) -> dict[str, Any]:
-    return {}
-
-
 def make_settings(env: dict[str, str]) -> Settings:
     """``local`` settings plus overrides (as a deployment's env would give them)."""
     return load(
-        "local", root=REPO, environ={"LOG_FORMAT": "json", **env}, secrets_reader=_no_secrets
+        "local", root=REPO, environ={"LOG_FORMAT": "json", **env}, secrets_reader=no_secrets
     )
 
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import free_port
+
 PG_USER = "keel"
 PG_PASSWORD = "pg-test-password"
 MYSQL_USER = "keel"
@@ -25,12 +27,6 @@ MYSQL_PASSWORD = "mysql-test-password"
 
 class MissingBinaryError(Exception):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from keel.cli_parsers import healthcheck_targets
 from keel.config import ENVIRONMENTS, Settings, load
 from keel.config.show import render_table
 from keel.health_probe import mark_ready, probe, summarise, was_ready
@@ -29,9 +30,9 @@ def register(subparsers: Any) -> None:
     )
     serve.set_defaults(handler=run_serve)
 
-    health = subparsers.add_parser("healthcheck", help="exit 0 when a process is healthy, else 1")
-    health_sub = health.add_subparsers(dest="target", metavar="TARGET", required=True)
-    api = health_sub.add_parser("api", help="GET /health/ready (or --live) of the API")
+    api = healthcheck_targets(subparsers).add_parser(
+        "api", help="GET /health/ready (or --live) of the API"
+    )
     api.add_argument("--url", help="full URL (default: http://127.0.0.1:$HTTP_PORT/health/ready)")
     api.add_argument("--live", action="store_true", help="check /health/live instead of ready")
     api.add_argument("--timeout", type=float, default=3.0)

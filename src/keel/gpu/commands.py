@@ -10,8 +10,7 @@ from typing import Any, TextIO
 import msgspec
 
 from keel.config import ENVIRONMENTS, Settings, load
-from keel.gpu.fake_nvml import FixtureError, load_fixture, resolve_fixture
-from keel.gpu.snapshot import snapshot
+from keel.gpu.snapshot import FAKE_LAYER_MISSING, fake_layer, snapshot
 from keel.gpu.view import render
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -112,9 +111,12 @@ def _fixture_problem(settings: Settings) -> str | None:
     # A broken fake is a configuration mistake: fail loudly here (snapshot() itself never raises).
     if not settings.gpu.fake_nvml:
         return None
+    fake_nvml = fake_layer()
+    if fake_nvml is None:
+        return FAKE_LAYER_MISSING
     try:
-        load_fixture(resolve_fixture(settings.gpu.fake_nvml, settings.root))
-    except FixtureError as exc:
+        fake_nvml.load_fixture(fake_nvml.resolve_fixture(settings.gpu.fake_nvml, settings.root))
+    except fake_nvml.FixtureError as exc:
         return str(exc)
     except ImportError:
         return None  # snapshot() reports the missing bindings as "no NVIDIA GPU visible"

@@ -11,11 +11,11 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Router, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from redis.asyncio import Redis
 
 from keel.auth.guards import require_authenticated
-from keel.components import Component
+from keel.components import Component, provided
 from keel.config import Settings
 from keel.gpu.fleet import GpuFleet, GpuReport, aggregate
 from keel.gpu.model import GpuSnapshot
@@ -72,7 +72,7 @@ def gpus_router(reader: GpuFleetReader) -> Router:
         path="/",
         route_handlers=[GpusController],
         guards=list(GPUS_GUARDS),
-        dependencies={"gpu_fleet": Provide(lambda: reader, use_cache=True, sync_to_thread=False)},
+        dependencies={"gpu_fleet": provided(reader)},
     )
 
 

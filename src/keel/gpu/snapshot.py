@@ -10,15 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import threading
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 from keel.config import Settings
-from keel.gpu.fake_nvml import NVML_LOCK, FixtureError, installed, load_fixture, resolve_fixture
 from keel.gpu.model import Gpu, GpuProcess, GpuSnapshot
 
 NO_GPU_MESSAGE = "no NVIDIA GPU visible"
+FAKE_LAYER_MISSING = (
+    "GPU_FAKE_NVML is set but the fake NVML is not installed: it is test support "
+    "(package keel_testing, in a checkout under src/), never part of an image; unset "
+    "GPU_FAKE_NVML, or mount src/keel_testing and put it on PYTHONPATH (docs/gpu.md)"
+)
+# Patching a module is process-wide: one fake at a time, and never while a real query runs
+# (snapshot() takes this lock around every query; the fake NVML takes it while installed).
+NVML_LOCK = threading.RLock()
+
+
+def fake_layer() -> ModuleType | None:
+    """The fake NVML (``keel_testing.fake_nvml``), or None where it is not installed."""
+    try:
+        from keel_testing import fake_nvml
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.startswith("keel_testing"):
+            return None
+        raise
+    return fake_nvml
+
 
 # NVML error name -> what it means on a host and what to do; docs/gpu.md has the long form.
 _EXPLANATIONS = {
@@ -42,14 +62,17 @@ def snapshot(settings: Settings) -> GpuSnapshot:
     if not fake_value:
         with NVML_LOCK:
             return _query("nvml")
+    fake_nvml = fake_layer()
+    if fake_nvml is None:
+        return _unavailable(f"fake:{fake_value}", FAKE_LAYER_MISSING)
     try:
-        path = resolve_fixture(fake_value, settings.root)
-        fake = load_fixture(path)
-    except FixtureError as exc:
+        path = fake_nvml.resolve_fixture(fake_value, settings.root)
+        fake = fake_nvml.load_fixture(path)
+    except fake_nvml.FixtureError as exc:
         return _unavailable(f"fake:{fake_value}", str(exc))
     except ImportError as exc:  # the fake patches pynvml, so it needs it too
         return _unavailable(f"fake:{fake_value}", _import_reason(exc))
-    with installed(fake):
+    with fake_nvml.installed(fake):
         return _query(f"fake:{path.stem}")
 
 

@@ -1,7 +1,10 @@
-"""The broker: taskiq-redis ``RedisStreamBroker`` (one stream per queue), or in-process.
+"""The broker: Redis streams (one stream per queue, one consumer group), or in-process.
 
-:class:`KeelStreamBroker` keeps taskiq-redis' stream layout and ack semantics and makes its
-listener survive what production does to it:
+:class:`KeelStreamBroker` is Keel's own broker on taskiq's public :class:`~taskiq.AsyncBroker`
+surface (``startup``, ``shutdown``, ``kick``, ``listen``, ``AckableMessage``): the stream
+layout and ack semantics are those of taskiq-redis' ``RedisStreamBroker`` (``XADD`` with a
+``data`` field, ``XREADGROUP``, ``XACK`` after the job's outcome is stored), and everything
+production needs is implemented here, not patched into upstream's private methods:
 
 - it reconnects (with backoff) when Redis restarts, and re-creates the consumer group when the
   restart lost it (``NOGROUP``);
@@ -10,7 +13,12 @@ listener survive what production does to it:
   lock that expires after ``WORKER_UNACK_LOCK_TIMEOUT`` so a killed worker cannot block it;
 - its group starts at the beginning of the stream (id ``0``), so a group re-created after a
   restart still sees messages added meanwhile (duplicates are harmless: execution is
-  idempotent).
+  idempotent);
+- kicks and acks arriving together share one round trip (``keel.batching``).
+
+Results go to taskiq-redis' ``RedisAsyncResultBackend`` (results finishing together share one
+pipelined write). ``tests/unit/tasks/test_taskiq_surface.py`` pins the taskiq and taskiq-redis
+versions this relies on and checks the surface used.
 """
 
 from __future__ import annotations
@@ -22,18 +30,19 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 from loguru import logger
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq.result import TaskiqResult
-from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+from taskiq_redis import RedisAsyncResultBackend
 
 from keel.batching import Batcher
 from keel.config import Settings
 from keel.metrics.hooks import redis_reconnect
 from keel.redis_conn import connection_options, redis_url
+from keel.resilience import backoff
 
 CONSUMER_GROUP = "keel-workers"
 RUN_JOB_TASK = "keel.run_job"
@@ -43,22 +52,39 @@ def stream_name(settings: Settings, queue: str) -> str:
     return f"{settings.redis.key_prefix}:jobs:{queue}"
 
 
-class KeelStreamBroker(RedisStreamBroker):
+class KeelStreamBroker(AsyncBroker):
     def __init__(
-        self, url: str, streams: Sequence[str], *, reclaim_interval: float, **kwargs: Any
+        self,
+        url: str,
+        streams: Sequence[str],
+        *,
+        reclaim_interval: float,
+        idle_timeout: int,
+        unacknowledged_lock_timeout: float,
+        maxlen: int | None,
+        xread_count: int,
+        xread_block: int,
+        unacknowledged_batch_size: int = 100,
+        approximate: bool = True,
+        **connection_kwargs: Any,
     ) -> None:
-        first, *others = streams
-        super().__init__(
-            url,
-            queue_name=first,
-            additional_streams={name: ">" for name in others},
-            consumer_group_name=CONSUMER_GROUP,
-            consumer_id="0",
-            **kwargs,
+        super().__init__()
+        # Unbounded (max_connections=None), blocking pool: as taskiq-redis' brokers build it.
+        self.connection_pool = BlockingConnectionPool.from_url(
+            url, max_connections=None, **connection_kwargs
         )
         self.streams = list(streams)
+        self.queue_name = self.streams[0]  # where a message without a queue label goes
+        self.consumer_name = "0"  # keel.tasks.worker names each worker process's consumer
         self.reclaim_interval = reclaim_interval
-        # One client over the pool for kicks and acks (upstream builds one per call).
+        self.idle_timeout = idle_timeout  # ms a message stays pending before it is reclaimed
+        self.unacknowledged_lock_timeout = unacknowledged_lock_timeout
+        self.unacknowledged_batch_size = unacknowledged_batch_size
+        self.maxlen = maxlen
+        self.approximate = approximate
+        self.count = xread_count
+        self.block = xread_block
+        # One client over the pool for kicks and acks.
         self._client: Redis | None = None
         self._acks: Batcher[tuple[Any, Any], None] = Batcher(self._ack_batch)
         self._kicks: Batcher[tuple[Any, bytes], None] = Batcher(self._kick_batch)
@@ -95,10 +121,10 @@ class KeelStreamBroker(RedisStreamBroker):
             await self.client.xack(stream, CONSUMER_GROUP, *ids)
         return [None] * len(messages)
 
-    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+    def _acker(self, stream: Any, msg_id: Any) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             # Acks arriving together share one XACK (group commit, see keel.batching).
-            await self._acks.submit((queue_name, id))
+            await self._acks.submit((stream, msg_id))
 
         return ack
 
@@ -136,6 +162,10 @@ class KeelStreamBroker(RedisStreamBroker):
                 await self.client.xgroup_delconsumer(stream, CONSUMER_GROUP, self.consumer_name)
         return handed
 
+    async def startup(self) -> None:
+        await super().startup()
+        await self.declare_consumer_group()
+
     async def shutdown(self) -> None:
         if self.is_worker_process:
             try:
@@ -146,8 +176,10 @@ class KeelStreamBroker(RedisStreamBroker):
                 if handed:
                     logger.info("handed back {} unfinished message(s) for reclaiming", handed)
         await super().shutdown()
+        await self.connection_pool.disconnect()
 
-    async def _declare_consumer_group(self) -> None:
+    async def declare_consumer_group(self) -> None:
+        """The consumer group on every stream (streams created if missing), from id 0."""
         async with Redis(connection_pool=self.connection_pool) as conn:
             for stream in self.streams:
                 try:
@@ -157,9 +189,7 @@ class KeelStreamBroker(RedisStreamBroker):
                         raise
 
     def _message(self, stream: Any, msg_id: Any, fields: Any) -> AckableMessage:
-        return AckableMessage(
-            data=fields[b"data"], ack=self._ack_generator(id=msg_id, queue_name=stream)
-        )
+        return AckableMessage(data=fields[b"data"], ack=self._acker(stream, msg_id))
 
     async def _reclaim(self, conn: Redis, stream: str) -> list[AckableMessage]:
         """Take over messages idle longer than ``idle_timeout`` (their worker died)."""
@@ -228,7 +258,7 @@ class KeelStreamBroker(RedisStreamBroker):
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 failures += 1
                 redis_reconnect("broker")
-                delay = min(5.0, 0.1 * 2 ** min(failures, 6))
+                delay = backoff(min(failures, 6) + 1, 0.1, 5.0, jitter=False)
                 logger.warning("broker connection lost ({}); retrying in {:.1f}s", exc, delay)
                 await asyncio.sleep(delay)
                 await self._redeclare()
@@ -236,16 +266,24 @@ class KeelStreamBroker(RedisStreamBroker):
     async def _redeclare(self) -> None:
         # Still down: the next read fails and we wait again.
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-            await self._declare_consumer_group()
+            await self.declare_consumer_group()
 
 
 class KeelResultBackend(RedisAsyncResultBackend[Any]):
-    """Taskiq results with a TTL; results finishing together share one pipelined write."""
+    """Taskiq results with a TTL; results finishing together share one pipelined write.
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+    Only ``set_result`` (public) is replaced; the key is ``<prefix>:<task id>``, the name
+    upstream's ``get_result`` reads (a unit test writes here and reads it back through it).
+    """
+
+    def __init__(self, url: str, *, prefix: str, result_ex_time: int, **kwargs: Any) -> None:
+        super().__init__(url, prefix_str=prefix, result_ex_time=result_ex_time, **kwargs)
+        self.prefix = prefix
         self._client = Redis(connection_pool=self.redis_pool)
         self._writes: Batcher[tuple[str, bytes], None] = Batcher(self._write_batch)
+
+    def result_key(self, task_id: str) -> str:
+        return f"{self.prefix}:{task_id}"
 
     async def _write_batch(self, items: Sequence[tuple[str, bytes]]) -> list[None]:
         pipe = self._client.pipeline(transaction=False)
@@ -256,7 +294,7 @@ class KeelResultBackend(RedisAsyncResultBackend[Any]):
 
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
         value = self.serializer.dumpb(result.model_dump(mode="json"))
-        await self._writes.submit((self._task_name(task_id), value))
+        await self._writes.submit((self.result_key(task_id), value))
 
 
 def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
@@ -279,7 +317,7 @@ def build_broker(settings: Settings, queues: Sequence[str]) -> AsyncBroker:
     backend = KeelResultBackend(
         url,
         result_ex_time=worker.result_ttl,
-        prefix_str=f"{settings.redis.key_prefix}:results",
+        prefix=f"{settings.redis.key_prefix}:results",
         **connection_options(settings),
     )
     return broker.with_result_backend(backend)

@@ -10,6 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from keel.cli_parsers import healthcheck_targets
 from keel.config import ENVIRONMENTS, Settings, load
 from keel.domain.jobs.kinds import QUEUES
 
@@ -36,18 +37,6 @@ def _queues(text: str) -> list[str]:
     return queues
 
 
-def _healthcheck_subparsers(subparsers: Any) -> Any:
-    """The ``healthcheck`` command's TARGET subparsers (created by ``keel serve``'s module)."""
-    health = subparsers.choices.get("healthcheck")
-    if health is None:
-        health = subparsers.add_parser("healthcheck", help="exit 0 when a process is healthy")
-        return health.add_subparsers(dest="target", metavar="TARGET", required=True)
-    for action in health._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return health.add_subparsers(dest="target", metavar="TARGET", required=True)
-
-
 def register(subparsers: Any) -> None:
     worker = subparsers.add_parser(
         "worker",
@@ -64,7 +53,7 @@ def register(subparsers: Any) -> None:
     worker.add_argument("taskiq_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     worker.set_defaults(handler=run_worker)
 
-    check = _healthcheck_subparsers(subparsers).add_parser(
+    check = healthcheck_targets(subparsers).add_parser(
         "worker", help="a fresh heartbeat of a worker on this host in Redis"
     )
     check.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: $APP_ENV)")

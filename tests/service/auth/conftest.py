@@ -9,7 +9,6 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +16,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from tests.support import REPO, no_secrets
 
 from keel.config import Settings, load
 from keel.runtime import Runtime
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = REPO
 OLD_HS_SECRET = "old-hmac-" + "q" * 40
 PASSWORD = "correct horse battery staple"
 
@@ -79,7 +79,7 @@ def auth_settings(backing: dict[str, str], rsa: PemPair, **extra: str) -> Settin
         "AUTH_SIGNATURE_FAILURES_PER_KEY": "5",
     }
     environ.update(extra)
-    return load("test", root=ROOT, environ=environ, secrets_reader=lambda *_: {})
+    return load("test", root=ROOT, environ=environ, secrets_reader=no_secrets)
 
 
 async def _seed(runtime: Runtime, settings: Settings) -> Seeded:

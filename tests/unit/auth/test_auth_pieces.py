@@ -3,13 +3,13 @@ guards."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
+from tests.support import settings_for
 
 from keel.auth import atomic
 from keel.auth.crypto import SecretCipher, SecretCipherError
@@ -19,12 +19,9 @@ from keel.auth.headers import SecurityHeaders
 from keel.auth.principal import Principal
 from keel.auth.ratelimit import FailureLimiter, login_rate_limit
 from keel.auth.runtime import build_runtime
-from keel.config import load
 from keel.domain.users.passwords import hash_password, password_problem, verify_password
 from keel.middleware import install
 from keel.stores import LockedMemoryStore
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_api_key_secret_round_trip_is_bound_to_key_id_and_master_key() -> None:
@@ -70,7 +67,7 @@ async def test_counters_and_set_if_absent_in_memory() -> None:
 
 
 def _settings(env: str, **environ: str) -> Any:
-    return load(env, root=REPO, environ=environ, secrets_reader=lambda *_: {})
+    return settings_for(env, environ)
 
 
 def test_runtime_refuses_missing_keys_outside_local_naming_the_setting() -> None:

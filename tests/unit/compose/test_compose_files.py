@@ -8,13 +8,12 @@ never ride in environment variables, and every command the runbook names exists.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 ONE_SHOTS = {"credentials", "migrate"}
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from _nvml_host import nvml_loadable
+from tests.support import REPO, with_test_support
 
 from keel.cli import main
 from keel.gpu import GpuSnapshot
 
-REPO = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = REPO / "docs" / "gpu-snapshot.schema.json"
 
 SNAPSHOT_KEYS = {
@@ -196,7 +196,7 @@ def test_broken_fixture_fails_loudly(keel_gpu: Run, tmp_path: Path) -> None:
 
 
 def test_console_entrypoint(tmp_path: Path) -> None:
-    env = {**os.environ, "KEEL_ROOT": str(REPO), "GPU_FAKE_NVML": "none"}
+    env = with_test_support({**os.environ, "KEEL_ROOT": str(REPO), "GPU_FAKE_NVML": "none"})
     env.pop("APP_ENV", None)
 
     result = subprocess.run(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
+from tests.support import REPO
 
 from keel.cli import build_parser, main
-from keel.gpu.fake_nvml import fixture_names
+from keel_testing.fake_nvml import fixture_names
 
-REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "gpu.md").read_text()
 SHELL_LINES = [
     line.split("  #")[0].strip()

@@ -12,11 +12,12 @@ import msgspec
 import psutil  # type: ignore[import-untyped]
 import pytest
 from _nvml_host import nvml_loadable
+from tests.support import with_test_support
 
 from keel.config import Settings
 from keel.config.sections.gpu import GpuSettings
 from keel.gpu import GpuSnapshot, NoGpuError, has_gpu, require_gpu, snapshot
-from keel.gpu.fake_nvml import FAKED_FUNCTIONS, fixture_names
+from keel_testing.fake_nvml import FAKED_FUNCTIONS, fixture_names
 
 NO_NVML_HOST = not nvml_loadable()
 
@@ -212,7 +213,12 @@ def test_missing_nvml_bindings_never_raise(fake_nvml: str) -> None:
         "print(snap.available, snap.reason)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=with_test_support(os.environ),
     )
 
     assert result.returncode == 0, result.stderr
@@ -233,3 +239,31 @@ def test_require_gpu_names_the_failed_devices(tmp_path: Path) -> None:
     with pytest.raises(NoGpuError, match="GPU 0: GPU is lost") as raised:
         require_gpu(fake("lost.json", root=tmp_path))
     assert raised.value.snapshot.available
+
+
+def test_the_fake_nvml_is_not_part_of_the_shipped_package() -> None:
+    import tomllib
+
+    from keel.config import load
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/keel"]
+    keel_dir = Path(load.__code__.co_filename).resolve().parents[1]
+    assert not list(keel_dir.rglob("fake_nvml*")), "the fake NVML is back inside keel/"
+    assert not list(keel_dir.rglob("*.json")), "fixtures are test support (src/keel_testing)"
+
+
+def test_without_the_test_support_package_fake_gpus_are_reported_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from keel.gpu.snapshot import FAKE_LAYER_MISSING
+
+    # What an image sees: keel_testing cannot be imported.
+    monkeypatch.setitem(sys.modules, "keel_testing", None)
+    monkeypatch.setitem(sys.modules, "keel_testing.fake_nvml", None)
+    snap = snapshot(fake("h100x1"))
+    assert not snap.available
+    assert snap.reason == FAKE_LAYER_MISSING
+    assert "keel_testing" in snap.reason

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support import REPO
 
 from keel.secrets.age_keys import Identities, generate
 
-REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO.parent / "shared" / "sops" / "vectors"
 TEST_KEY = REPO / "secrets" / "keys" / "test.agekey"
 

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import REPO
 
 from keel.cli import main
 from keel.secrets import decrypt_file
 from keel.secrets.age_keys import Identities
-
-REPO = Path(__file__).resolve().parents[3]
 
 EDITOR_SCRIPT = """
 import os, sys

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
+from tests.support import REPO
 
 from keel.cli import main
 from keel.config import ConfigError, load, load_with_sources
 from keel.secrets import KeyPlan, encrypt_bytes
 from keel.secrets.age_keys import generate, public_of
 
-REPO = Path(__file__).resolve().parents[3]
 TEST_KEY = REPO / "secrets" / "keys" / "test.agekey"
 DB_SECRET = "db-from-sops-7f3a9c2e1b"
 NESTED_SECRET = "redis-nested-4c8d2a9f"

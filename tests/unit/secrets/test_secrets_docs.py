@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
+
+from tests.support import REPO
 
 from keel.cli import build_parser
 
-REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "secrets.md"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import (
@@ -28,6 +28,7 @@ from litestar.status_codes import (
 )
 
 from keel.auth.guards import current_principal, require_authenticated
+from keel.components import provided
 from keel.domain.jobs.kinds import InvalidPayloadError, UnknownKindError
 from keel.domain.jobs.limits import JobLimits, TooManyActiveJobsError
 from keel.domain.jobs.models import JobStatus
@@ -153,8 +154,5 @@ def jobs_router(service: JobService, limits: JobLimits) -> Router:
         path="/",
         route_handlers=[JobsController],
         guards=list(JOBS_GUARDS),
-        dependencies={
-            "job_service": Provide(lambda: service, use_cache=True, sync_to_thread=False),
-            "job_limits": Provide(lambda: limits, use_cache=True, sync_to_thread=False),
-        },
+        dependencies={"job_service": provided(service), "job_limits": provided(limits)},
     )

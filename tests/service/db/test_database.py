@@ -12,7 +12,8 @@ from keel.db.errors import Cause
 from keel.db.migrate import check_at_head, head_revision, migrate
 from keel.db.url import database_target
 from tests.service.conftest import KEEL, make_settings, process_env
-from tests.service.servers import MariaDb, Postgres, free_port
+from tests.service.servers import MariaDb, Postgres
+from tests.support import free_port
 
 
 async def _connect_error(env: dict[str, str]) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from tests.support import REPO, settings_for
 
-from keel.config import load
 from keel.db.engine import engine_config, sqlalchemy_config
 from keel.db.errors import Cause, classify, connect_error
 from keel.db.url import DatabaseUrlError, database_target
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def settings(**env: str):  # type: ignore[no-untyped-def]
-    return load("local", root=REPO, environ=env, secrets_reader=lambda *a: {})
+    return settings_for("local", env)
 
 
 @pytest.mark.parametrize(

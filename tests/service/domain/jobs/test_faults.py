@@ -15,16 +15,16 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import tests.service.fault_kinds  # noqa: F401 - registers test.count in this process too
+import tests.service.domain.jobs.fault_kinds  # noqa: F401 - registers test.count in this process too
 from keel.app import create_app
 from keel.auth.runtime import build_runtime
 from keel.db.migrate import migrate
 from keel.db.url import database_target
 from tests.service.conftest import FAST_TIMINGS, Proc, make_settings, wait_for
-from tests.service.fault_kinds import COUNTER_DDL
+from tests.service.domain.jobs.fault_kinds import COUNTER_DDL
 from tests.service.servers import Postgres, RedisServer
 
-WORKER = ["worker", "--queues", "default", "--", "tests.service.fault_kinds"]
+WORKER = ["worker", "--queues", "default", "--", "tests.service.domain.jobs.fault_kinds"]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -208,7 +208,7 @@ def test_stopped_worker_hands_back_prefetched_jobs_at_once(
         "--max-async-tasks",
         "1",
         "--",
-        "tests.service.fault_kinds",
+        "tests.service.domain.jobs.fault_kinds",
     ]
     with api_client(env) as api:
         # Queued before the worker starts: its first read fetches all three.

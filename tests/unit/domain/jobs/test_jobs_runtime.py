@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.support import REPO, no_secrets
 
 from keel.config import Settings, load
 from keel.db.engine import sqlalchemy_config
@@ -29,15 +30,13 @@ from keel.domain.jobs.transitions import Claim, JobTransitions
 from keel.ids import Snowflake
 from keel.tasks.commands import WORKER_BROKER, taskiq_worker_args
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
     return load(
         "local",
         root=REPO,
         environ={"DB_DATABASE": str(tmp_path / "jobs.db"), "JOB_RETRY_BACKOFF": "0.01", **env},
-        secrets_reader=lambda *a: {},
+        secrets_reader=no_secrets,
     )
 
 

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.support import REPO, no_secrets, settings_for
 
 from keel.config import Settings, load
 from keel.domain.jobs.kinds import JobContext, JobFailedError, get_kind
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def _context(tmp_path: Path, fixture: str) -> JobContext:
     settings = load(
-        "local", root=REPO, environ={"GPU_FAKE_NVML": fixture}, secrets_reader=lambda *a: {}
+        "local", root=REPO, environ={"GPU_FAKE_NVML": fixture}, secrets_reader=no_secrets
     )
     return JobContext(job_id=1, attempt=1, worker_id="w-test", settings=settings)
 
@@ -33,7 +32,7 @@ async def test_probe_returns_the_inventory_of_a_gpu_host(tmp_path: Path) -> None
 
 
 async def test_probe_fails_when_every_gpu_is_lost(tmp_path: Path) -> None:
-    fixture = json.loads((REPO / "src/keel/gpu/fixtures/gpu-lost.json").read_text())
+    fixture = json.loads((REPO / "src/keel_testing/nvml_fixtures/gpu-lost.json").read_text())
     for device in fixture["devices"]:
         device["errors"] = {"nvmlDeviceGetName": "GPU_IS_LOST"}
     path = tmp_path / "all-lost.json"
@@ -46,7 +45,7 @@ def test_gpu_staleness_stays_below_the_heartbeat_ttl() -> None:
     from keel.gpu.routes import stale_after_seconds
 
     def settings(**env: str) -> Settings:
-        return load("local", root=REPO, environ=env, secrets_reader=lambda *a: {})
+        return settings_for("local", env)
 
     assert stale_after_seconds(settings()) == 12.0
     short = settings(WORKER_HEARTBEAT_TTL="1.5")

@@ -3,14 +3,13 @@
 The fake replaces only the ``pynvml`` functions that gpustat calls and returns the same ctypes
 structures and raises the same ``NVMLError`` subclasses as the real library, so gpustat's own
 parsing (and psutil's process lookup) runs unchanged in tests. A fixture is JSON; see
-``fixtures/*.json`` and docs/gpu.md. Units in fixtures are the ones people read (MiB, W);
+``nvml_fixtures/*.json`` and docs/gpu.md. Units in fixtures are the ones people read (MiB, W);
 the fake converts them to what NVML returns (bytes, mW).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any, Literal
 
 import msgspec
 
-FIXTURE_DIR = Path(__file__).parent / "fixtures"
+from keel.gpu.snapshot import NVML_LOCK
+
+FIXTURE_DIR = Path(__file__).parent / "nvml_fixtures"
 MIB = 1024 * 1024
 
 # The pynvml functions gpustat 1.1 calls (gpustat/core.py), plus the CUDA version query.
@@ -286,11 +287,6 @@ class _FakeLibrary:
             "nvmlDeviceGetHandleByIndex": self.nvmlDeviceGetHandleByIndex,
             **{name: self.device_call(name, read) for name, read in readers.items()},
         }
-
-
-# Patching a module is process-wide: one fake at a time, and never while a real query runs
-# (snapshot() takes the same lock around every query).
-NVML_LOCK = threading.RLock()
 
 
 @contextmanager
