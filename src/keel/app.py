@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from loguru import logger
 
 from keel import __version__
@@ -30,6 +30,8 @@ from keel.error_digest import unhandled_errors
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, escape_controls, flush_access_log, redact
+from keel.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
+from keel.outages import log_outage, unavailable_dependency
 from keel.request_body import SafeJsonRequest
 from keel.server import report_startup_failure
 from keel.stores import build_store_registry
@@ -39,9 +41,24 @@ STARTUP_FAILED_EXIT = 3
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
+    """A dependency down is a 503 (keel.outages); anything else is logged once per cause with
+    the request id (keel.error_digest), and the client gets no internals (outside DEBUG)."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    unhandled_errors.record(exc, f"{request.method} {escape_controls(request.url.path)}")
+    what = f"{request.method} {escape_controls(request.url.path)}"
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        log_outage(dependency, exc, what)
+        return Response(
+            {
+                "status_code": HTTP_503_SERVICE_UNAVAILABLE,
+                "detail": f"{dependency} unavailable; retry shortly",
+                "request_id": request_id,
+            },
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+            media_type=MediaType.JSON,
+        )
+    unhandled_errors.record(exc, what)
     body: dict[str, Any] = {
         "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
         "detail": "Internal Server Error",
