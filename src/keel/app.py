@@ -33,7 +33,7 @@ from keel.logging import configure_logging, escape_controls, flush_access_log, r
 from keel.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
 from keel.outages import log_outage, unavailable_dependency
 from keel.request_body import SafeJsonRequest
-from keel.server import report_startup_failure
+from keel.server import die_with_parent, report_startup_failure
 from keel.stores import build_store_registry
 
 # Exit code of a process whose startup failed (distinct from crashes and config errors).
@@ -168,6 +168,7 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
 
 def app_factory() -> Litestar:
     """Entry point for Granian workers: settings from the environment, logging, the app."""
+    die_with_parent()
     settings = load()
     configure_logging(settings, process="api")
     return create_app(settings)

@@ -46,7 +46,7 @@ def run_serve(args: argparse.Namespace) -> int:
     build_components(settings)
     from keel.app import STARTUP_FAILED_EXIT
     from keel.logging import configure_logging
-    from keel.server import serve
+    from keel.server import PortInUseError, check_port_free, serve
 
     configure_logging(settings, process="api")
     if settings.app.echo_config:
@@ -57,6 +57,11 @@ def run_serve(args: argparse.Namespace) -> int:
         logger.bind(lifecycle=True).info(
             "effective configuration:\n{}", render_table(load_with_sources())
         )
+    try:
+        check_port_free(settings.http.host, settings.http.port)
+    except PortInUseError as exc:
+        print(exc, file=sys.stderr)
+        return STARTUP_FAILED_EXIT
     failure = serve(settings)
     if failure:
         # The worker already logged it; this is the last line an operator sees.
