@@ -31,7 +31,7 @@ from keel.logging import configure_logging, flush_access_log
 from keel.redis_conn import make_client
 from keel.request_body import SafeJsonRequest
 from keel.runtime import Runtime, build_runtime
-from keel.server import ASGIApp, exit_on_startup_failure
+from keel.server import ASGIApp, die_with_parent, exit_on_startup_failure
 from keel.stores import build_store_registry
 from keel.tasks.queue import BrokerQueue
 
@@ -149,6 +149,7 @@ def create_app(
 def app_factory() -> ASGIApp:
     """Entry point for Granian workers: settings from the environment, logging, the app; a
     failed startup stops the server and exits :data:`STARTUP_FAILED_EXIT`."""
+    die_with_parent()
     settings = load()
     configure_logging(settings, process="api")
     return exit_on_startup_failure(create_app(settings), STARTUP_FAILED_EXIT)

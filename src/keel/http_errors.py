@@ -3,7 +3,9 @@
 - :class:`~litestar.exceptions.HTTPException`: its status and detail (redacted);
 - a domain error a feature registered (``Component.errors``: exception type -> status and
   headers, e.g. ``JobNotFoundError`` -> 404): that status, ``detail`` = the error's message;
-- anything else: 500 with the request id and no internals (outside DEBUG), traceback logged.
+- the database or Redis unavailable (:mod:`keel.outages`): 503 + ``Retry-After``;
+- anything else: 500 with the request id and no internals (outside DEBUG), logged once per
+  distinct cause (:mod:`keel.error_digest`).
 
 Handlers stay thin: they raise the domain's own exceptions and never catch them to translate.
 """
@@ -16,11 +18,13 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from keel.error_digest import unhandled_errors
 from keel.error_text import readable
 from keel.logging import escape_controls, redact
+from keel.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
+from keel.outages import log_outage, unavailable_dependency
 
 ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
@@ -52,11 +56,27 @@ def http_error_response(
 def internal_error_response(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
-    """Log the failure with the request id; the client gets no internals (outside DEBUG)."""
+    """A dependency down is a 503 (keel.outages); anything else is logged once per cause with
+    the request id (keel.error_digest), and the client gets no internals (outside DEBUG)."""
     request_id = request.scope.get("state", {}).get("request_id", "")
+    what = f"{request.method} {escape_controls(request.url.path)}"
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        # The database or Redis is down: 503 + Retry-After, one warning a minute (keel.outages).
+        log_outage(dependency, exc, what)
+        return Response(
+            {
+                "status_code": HTTP_503_SERVICE_UNAVAILABLE,
+                "detail": f"{dependency} unavailable; retry shortly",
+                "request_id": request_id,
+            },
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+            media_type=MediaType.JSON,
+        )
     # Logged once per distinct cause (with the request id), not once per request: a flood of
     # one bad request must not become a flood of tracebacks.
-    unhandled_errors.record(exc, f"{request.method} {escape_controls(request.url.path)}")
+    unhandled_errors.record(exc, what)
     body: dict[str, Any] = {
         "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
         "detail": "Internal Server Error",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -50,6 +52,25 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 # Set by `keel serve` for its Granian workers: where a worker reports a failed startup.
 _FAILURE_FILE_ENV = "KEEL_STARTUP_FAILURE_FILE"
+# Set by `keel serve` for its Granian workers: the process they must not outlive.
+_PARENT_PID_ENV = "KEEL_SERVE_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a Granian worker: ask the kernel for SIGTERM when `keel serve` dies (Linux).
+
+    Granian stops its workers when it is stopped, but a ``kill -9`` of the main process left
+    workers serving the old configuration, orphaned. SIGTERM lets the worker finish in-flight
+    requests as on a normal shutdown. If the parent is already gone, stop now.
+    """
+    expected = os.environ.get(_PARENT_PID_ENV)
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(expected):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def report_startup_failure(line: str) -> None:
@@ -71,6 +92,8 @@ def serve(settings: Settings) -> str | None:
     with tempfile.TemporaryDirectory(prefix="keel-serve-") as tmp:
         failure_file = Path(tmp) / "startup-failure"
         os.environ[_FAILURE_FILE_ENV] = str(failure_file)
+        if not settings.http.reload:  # with reload a supervisor sits between: no pid to watch
+            os.environ[_PARENT_PID_ENV] = str(os.getpid())
         build_server(settings).serve()
         return failure_file.read_text(encoding="utf-8") if failure_file.exists() else None
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool, StaticPool
 
-from keel.config import Settings
+from keel.config import ConfigError, Settings
 from keel.db.base import metadata
 from keel.db.errors import DatabaseConnectError, classify, connect_error
 from keel.db.url import DbTarget, database_target, sqlite_path
@@ -59,6 +61,30 @@ def engine_config(settings: Settings, target: DbTarget) -> EngineConfig:
     )
 
 
+class UnusableDatabasePathError(ConfigError):
+    """The SQLite file cannot live where DB_DATABASE says (one line, no traceback)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            [f"DB_DATABASE: cannot use {path}: {reason}; point it at a writable directory"],
+            header="database path refused",
+        )
+
+
+def prepare_sqlite_directory(path: Path) -> None:
+    """Create the file's directory; a path that cannot hold a database is a config error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnusableDatabasePathError(
+            path, f"cannot create {path.parent} ({exc.strerror or exc})"
+        ) from None
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise UnusableDatabasePathError(path, "the file is not readable and writable")
+    if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UnusableDatabasePathError(path, f"{path.parent} is not writable")
+
+
 def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, Any]:
     """Arguments of advanced-alchemy's ``SQLAlchemyAsyncConfig`` (plain or Litestar flavour).
 
@@ -78,7 +104,7 @@ def config_kwargs(settings: Settings, *, one_shot: bool = False) -> dict[str, An
     if target.type == "sqlite":
         path = sqlite_path(target)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_directory(path)
     return {
         "connection_string": target.url.render_as_string(hide_password=False),
         "engine_config": config,
