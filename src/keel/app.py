@@ -30,9 +30,10 @@ from keel.error_digest import unhandled_errors
 from keel.health import HealthController
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, escape_controls, flush_access_log, redact
+from keel.openapi import complete as complete_openapi
 from keel.outages import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER
 from keel.outages import log_outage, unavailable_dependency
-from keel.request_body import SafeJsonRequest
+from keel.request_body import SafeJsonRequest, refuse_nul_in_query
 from keel.server import die_with_parent, report_startup_failure
 from keel.stores import build_store_registry
 
@@ -154,10 +155,13 @@ def create_app(settings: Settings, *, components: list[Component] | None = None)
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
         request_class=SafeJsonRequest,
+        before_request=refuse_nul_in_query,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         debug=settings.app.debug,
         logging_config=None,
     )
+    if openapi is not None:
+        complete_openapi(app)  # the errors, security schemes and strict bodies (keel.openapi)
     # Request id, access log and response headers: one layer around everything (404s too).
     return request_context.install(
         app,

@@ -11,7 +11,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -125,7 +130,10 @@ class JobsController(Controller):
         viewer = _viewer(request)
         if all_owners and not viewer.admin:
             raise PermissionDeniedException(detail="all=true needs the admin role")
-        after = _job_id(cursor) if cursor else None
+        try:
+            after = parse_job_id(cursor) if cursor else None
+        except JobNotFoundError as exc:  # a cursor is ours to hand out: a bad one is malformed
+            raise ValidationException(detail=f"cursor: {exc}") from None
         return await _service(state).page(
             status=status.value if status else None,
             kind=kind,
