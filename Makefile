@@ -48,7 +48,11 @@ dev: venv check-run-env ## like run, restarting on every change under src/ (HTTP
 
 .PHONY: test
 test: venv ## unit + service tests (starts throwaway PostgreSQL/Redis/MariaDB itself)
-	$(UV) run --frozen pytest -m "not integration"
+	$(UV) run --frozen pytest -m "not integration and not contract"
+
+.PHONY: test-contract
+test-contract: venv ## schemathesis: every route of the live app against its OpenAPI document
+	$(UV) run --frozen pytest -m contract tests/service/test_openapi_contract.py
 
 .PHONY: lint
 lint: venv ## ruff format check, ruff lint, mypy --strict

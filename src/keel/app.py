@@ -28,8 +28,9 @@ from keel.health import HealthController
 from keel.http_errors import ErrorStatus, exception_handlers
 from keel.lifecycle import ResourceStack, StartupError
 from keel.logging import configure_logging, flush_access_log
+from keel.openapi import complete as complete_openapi
 from keel.redis_conn import make_client
-from keel.request_body import SafeJsonRequest
+from keel.request_body import SafeJsonRequest, refuse_nul_in_query
 from keel.runtime import Runtime, build_runtime
 from keel.server import ASGIApp, die_with_parent, exit_on_startup_failure
 from keel.stores import build_store_registry
@@ -133,10 +134,13 @@ def create_app(
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
         request_class=SafeJsonRequest,
+        before_request=refuse_nul_in_query,
         exception_handlers=exception_handlers(errors),  # type: ignore[arg-type]
         debug=settings.app.debug,
         logging_config=None,
     )
+    if openapi is not None:
+        complete_openapi(app)  # the errors, security schemes and strict bodies (keel.openapi)
     # Request id, access log and response headers: one layer around everything (404s too).
     return request_context.install(
         app,

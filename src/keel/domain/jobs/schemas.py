@@ -36,7 +36,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
-    result: Any | None
+    # Any JSON value the kind returned (null until it succeeded).
+    result: Any
     error: str | None
     idempotency_key: str | None
     # "user:<id>" or "key:<id>" (null for jobs from before ownership).
