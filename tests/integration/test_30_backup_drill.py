@@ -22,15 +22,14 @@ import pytest
 
 from tests.integration.stack import (
     DOCKER,
-    REPO,
     Api,
     Stack,
     docker_available,
-    free_port,
     image_exists,
     service_images,
     wait_for,
 )
+from tests.support import REPO, free_port
 
 PROJECT = "keel-it-backup"
 FILES = [REPO / "compose.yaml", REPO / "configs" / "test" / "compose.yaml"]
