@@ -84,3 +84,20 @@ def test_shipped_prod_config_names_its_hosts() -> None:
     text = (repo / "configs" / "prod" / "app.env").read_text()
     hosts = next(line for line in text.splitlines() if line.startswith("ALLOWED_HOSTS="))
     assert "*" not in hosts
+
+
+def test_shipped_prod_config_loads_with_its_cost_bounds_and_proxies() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    settings = load("prod", root=repo, environ=strong_env(), secrets_reader=lambda *_: {})
+    assert settings.http.allowed_hosts == ["keel.example.com", "localhost", "127.0.0.1"]
+    assert settings.http.trusted_proxies == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    worker = settings.worker
+    assert (worker.max_active_jobs_per_owner, worker.max_sleep_seconds) == (20, 60)
+    assert worker.max_checksum_mebibytes == 256
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
+    root = make_root(tmp_path, body="TRUSTED_PROXIES=10.0.0.0/8,nginx\n")
+    with pytest.raises(ConfigError) as info:
+        load("dev", root=root, environ={})
+    assert "TRUSTED_PROXIES: 'nginx' is not an IP address or CIDR block" in str(info.value)
