@@ -166,9 +166,13 @@ class Deployment:
         )
 
     def deploy(self, app_image: str, timeout: float = 600) -> tuple[int, str, float]:
+        """``keel stack deploy prod`` of ``app_image``; it stays the release only on success."""
+        previous = self.images.get("KEEL_IMAGE", app_image)
         self.images["KEEL_IMAGE"] = app_image
         started = time.monotonic()
         done = self.keel("stack", "deploy", "prod", "--root", str(self.root), timeout=timeout)
+        if done.returncode != 0:
+            self.images["KEEL_IMAGE"] = previous
         return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
@@ -400,8 +404,8 @@ def remove_stack_volumes(cluster: Cluster) -> None:
 
 
 def names_resolve(cluster: Cluster, node: int, image: str, *names: str) -> bool:
-    """Whether a container on ``node``, on the stack's network, resolves ``names`` (a node that
-    rejoined serves service names only once its network database has synced)."""
+    """Whether a container on ``node``, on the stack's network, resolves ``names``: a rejoined
+    node's overlay and service discovery work again before the next test puts tasks there."""
     script = "import socket, sys; [socket.gethostbyname(n) for n in sys.argv[1:]]"
     argv = [DOCKER, "-H", cluster.host(node), "run", "--rm", "--network", f"{STACK}_default"]
     argv += ["--entrypoint", "/app/.venv/bin/python", image, "-c", script, *names]

@@ -60,9 +60,9 @@ def assert_every_accepted_job_succeeded(
 
 
 def rejoin(cluster: Cluster, node: int) -> None:
-    """Start a killed node again and wait until it is Ready, has killed its orphaned tasks
-    (they report "non-zero exit (255)") and the stack is converged: the next update must not
-    meet the aftermath of this one."""
+    """Start a killed node again and wait until it is Ready, has stopped its orphaned tasks
+    (they report "non-zero exit (255)"), resolves the stack's services and the stack is
+    converged: the next test must not meet the aftermath of this one."""
     cluster.sh("start", str(node))
     wait_for("the node to rejoin", lambda: cluster.ready_nodes() == 3, 120)
 
