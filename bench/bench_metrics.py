@@ -114,8 +114,8 @@ def bench(env: dict[str, str]) -> None:
             flush=True,
         )
     print(
-        f"({ROUNDS} alternating rounds of {SECONDS} s, best of each; CPU = the serve process group's "
-        f"user+system time per request; load average {os.getloadavg()[0]:.1f} on "
+        f"({ROUNDS} alternating rounds of {SECONDS} s, best of each; CPU = the serve process "
+        f"group's user+system time per request; load average {os.getloadavg()[0]:.1f} on "
         f"{os.cpu_count()} CPUs; budget: at most ~5 % off)"
     )
 
