@@ -1,6 +1,7 @@
 """The monitoring overlay for real: Prometheus finds every api and worker replica by DNS and
-scrapes it, job counters move, and stopping the workers fires KeelNoLiveWorker, delivered by
-Alertmanager to a webhook sink running in the stack. Its own project, torn down after.
+scrapes it, job counters move, `keel doctor` in the api container finds nothing wrong, and
+stopping the workers fires KeelNoLiveWorker, delivered by Alertmanager to a webhook sink
+running in the stack. Its own project, torn down after.
 
 The rules are the repository's with every `for:` shortened to 2 s and the intervals to 1 s (the
 semantics of each rule are unit-tested by promtool in tests/unit/monitoring).
@@ -159,6 +160,11 @@ def test_every_replica_scraped_counters_move_and_no_worker_alerts(
         return bool(done) and float(done[0]["value"][1]) >= 4
 
     wait_for(jobs_counted, 90, "keel_jobs_finished_total to count the jobs")
+    # The doctor inside the running api container: everything it can check is fine.
+    doctor = stack.run("exec", "-T", "api", "keel", "doctor", check=False, timeout=120)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "OK   workers.default " in doctor.stdout
+    assert "OK   db.schema " in doctor.stdout
     alive = _query(env, 'max(keel_workers_alive{queue="default"})')
     assert float(alive[0]["value"][1]) == 2
 
