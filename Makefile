@@ -108,7 +108,9 @@ check-nix: ## offline Nix checks: parse, fromTOML uv.lock, flake.lock, image pol
 # --- compose ---
 # ENV=dev|test|prod, GPU=1 adds compose.gpu.yaml. `docker compose` (v2) or `docker-compose` (v1).
 GPU ?= 0
-COMPOSE_SH := ENV=$(ENV) GPU=$(GPU) containers/compose.sh
+# MONITORING=1 adds configs/monitoring/compose.yaml (Prometheus + Alertmanager).
+MONITORING ?= 0
+COMPOSE_SH := ENV=$(ENV) GPU=$(GPU) MONITORING=$(MONITORING) containers/compose.sh
 .PHONY: up down logs ps image-docker images-offline test-integration
 up: ## start the stack for ENV (builds the app image when its inputs changed), wait until healthy
 	$(COMPOSE_SH) up

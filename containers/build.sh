@@ -10,6 +10,7 @@
 #   redis     Redis 7 (password from a file)                -> .../redis:7
 #   nginx     nginx, unprivileged on 8080                   -> .../nginx:1.22
 #   registry  image registry (docker-registry), for Swarm   -> .../registry:2
+#   monitoring  Prometheus 2.42 + Alertmanager 0.25         -> .../prometheus:2.42
 #   offline   all of the above
 #   app       the Containerfile image                       -> $KEEL_IMAGE (keel:latest)
 #   all       offline + app
@@ -133,14 +134,16 @@ for target in "$@"; do
     redis) build_base; build_dir redis "$PREFIX/redis:7" ;;
     nginx) build_base; build_dir nginx "$PREFIX/nginx:1.22" ;;
     registry) build_base; build_dir registry "$PREFIX/registry:2" ;;
+    monitoring) build_base; build_dir prometheus "$PREFIX/prometheus:2.42" ;;
     offline)
       build_python
       build_dir postgres "$PREFIX/postgres:15"
       build_dir redis "$PREFIX/redis:7"
       build_dir nginx "$PREFIX/nginx:1.22"
+      build_dir prometheus "$PREFIX/prometheus:2.42"
       ;;
     app) build_app ;;
     all) "$0" offline; build_app ;;
-    *) echo "build.sh: unknown target $target (base python postgres redis nginx registry offline app all)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown target $target (base python postgres redis nginx registry monitoring offline app all)" >&2; exit 2 ;;
   esac
 done

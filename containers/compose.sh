@@ -7,7 +7,8 @@
 #   down    stop and remove (test: volumes too)
 #   logs    follow logs          ps   list services       wait   wait until healthy
 #   config  print the merged file          exec-compose ARGS...   any compose command
-# Env: ENV (dev), GPU (0/1), KEEL_IMAGE (keel:latest), UP_TIMEOUT (seconds, 180),
+# Env: ENV (dev), GPU (0/1), MONITORING (0/1: Prometheus + Alertmanager overlay),
+#      KEEL_IMAGE (keel:latest), UP_TIMEOUT (seconds, 180),
 #      POSTGRES_IMAGE / REDIS_IMAGE / NGINX_IMAGE (default: the official pinned images, or the
 #      offline kit's when only those are present here), KEEL_SKIP_BUILD=1, KEEL_AGE_KEY_FILE.
 set -euo pipefail
@@ -32,6 +33,7 @@ export KEEL_IMAGE="${KEEL_IMAGE:-keel:latest}"
 PROJECT="${COMPOSE_PROJECT_NAME:-keel-$ENV}"
 FILES=(-f compose.yaml -f "configs/$ENV/compose.yaml")
 [ "$GPU" = 1 ] && FILES+=(-f compose.gpu.yaml)
+[ "${MONITORING:-0}" = 1 ] && FILES+=(-f configs/monitoring/compose.yaml)
 
 if "$DOCKER" compose version >/dev/null 2>&1; then
   COMPOSE=("$DOCKER" compose)
@@ -173,6 +175,7 @@ case "$ACTION" in
         case "${!var:-}" in "$OFFLINE_PREFIX"/*) containers/build.sh offline; break ;; esac
       done
       KEEL_IMAGE="$KEEL_IMAGE" containers/build.sh app
+      if [ "${MONITORING:-0}" = 1 ]; then containers/build.sh monitoring; fi
     fi
     for var in POSTGRES_IMAGE REDIS_IMAGE; do
       image="${!var:-}"

@@ -37,21 +37,26 @@ class HttpStats:
     def end(self, scope: Any, status: int, seconds: float) -> None:
         self.in_flight -= 1
         method = scope["method"]
-        route = scope.get("path_template") or "unmatched"
-        self.record(method if method in _METHODS else "other", route, status, seconds)
-
-    def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+        key = (
+            method if method in _METHODS else "other",
+            scope.get("path_template") or "unmatched",
+            status,
+        )
         tally = self.series.get(key)
         if tally is None:
             tally = self.series[key] = [0.0] * (2 + len(_BOUNDS))
         tally[0] += 1
         tally[1] += seconds
-        # bisect_left: the first bound >= seconds, as observe() picks it (past the end: +Inf).
-        tally[2 + min(bisect_left(_BOUNDS, seconds), len(_BOUNDS) - 1)] += 1
+        # The first bound >= seconds, as observe() picks it (the last bound is +Inf).
+        tally[2 + bisect_left(_BOUNDS, seconds)] += 1
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self.flush)
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One response, as the request layer reports it (tests and benchmarks)."""
+        self.begin()
+        self.end({"method": method, "path_template": route}, status, seconds)
 
     def flush(self) -> None:
         self._scheduled = False

@@ -68,6 +68,8 @@ LAYERS: dict[str, int] = {
     "keel.metrics.state": 4,
     "keel.metrics.exporter": 4,
     "keel.tasks.commands": 4,
+    # Completes the app's OpenAPI document (it lists the registered job kinds): app-factory level.
+    "keel.openapi": 4,
     "keel_testing": 5,
 }
 NAMES = {0: "base", 1: "infra", 2: "domain", 3: "transport", 4: "entry", 5: "test support"}
