@@ -140,6 +140,7 @@ for target in "$@"; do
       build_dir postgres "$PREFIX/postgres:15"
       build_dir redis "$PREFIX/redis:7"
       build_dir nginx "$PREFIX/nginx:1.22"
+      build_dir registry "$PREFIX/registry:2"
       build_dir prometheus "$PREFIX/prometheus:2.42"
       ;;
     app) build_app ;;

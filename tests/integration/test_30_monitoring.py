@@ -21,16 +21,15 @@ import httpx
 import pytest
 
 from tests.integration.stack import (
-    REPO,
     Api,
     Stack,
     docker_available,
-    free_port,
     image_exists,
     service_images,
     stage_key,
     wait_for,
 )
+from tests.support import REPO, free_port
 
 KEEL_IMAGE = os.environ.get("KEEL_IMAGE", "keel:latest")
 PROMETHEUS_IMAGE = os.environ.get("PROMETHEUS_IMAGE", "keel-offline/prometheus:2.42")
