@@ -135,7 +135,7 @@ def one_shot_engine(settings: Settings, target: DbTarget) -> AsyncEngine:
 
     path = sqlite_path(target)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_directory(path)  # an unusable path is one ConfigError line, exit 2
     memory = target.type == "sqlite" and path is None
     return create_async_engine(
         target.url.render_as_string(hide_password=False),

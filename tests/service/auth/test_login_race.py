@@ -49,7 +49,10 @@ async def test_concurrent_wrong_logins_reach_the_hash_at_most_limit_times(world:
         reached_the_hash = codes.count(401) + codes.count(200)
         assert reached_the_hash == 3, codes  # AUTH_LOGIN_FAILURES_PER_USER=3
         assert codes.count(429) == 13, codes
-        assert await attempt(PASSWORD, "198.51.100.1") == 429
+        if 200 not in codes:
+            # Three wrong guesses reached the hash: this client is locked out now. (When the
+            # right password was among the three, its success reset the client's counter.)
+            assert await attempt(PASSWORD, "198.51.100.1") == 429
         assert await attempt(PASSWORD, "198.51.100.2") == 200  # the owner elsewhere: fine
     finally:
         await engine.dispose()

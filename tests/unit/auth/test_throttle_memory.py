@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from litestar.stores.memory import MemoryStore
 
 from keel.auth.errors import ThrottledError
 from keel.auth.throttle import Limits, LoginThrottle, SignatureThrottle
+from keel.stores import LockedMemoryStore
 
 LIMITS = Limits(per_client=3, soft_total=5, window_seconds=60, backoff_max_seconds=4)
 
 
-async def _admitted(throttle: LoginThrottle, store: MemoryStore, client: str) -> bool:
+async def _admitted(throttle: LoginThrottle, store: LockedMemoryStore, client: str) -> bool:
     try:
         await throttle.admit(store, "alice", client)
     except ThrottledError:
@@ -23,14 +23,14 @@ async def _admitted(throttle: LoginThrottle, store: MemoryStore, client: str) ->
 
 
 async def test_concurrent_attempts_admit_exactly_the_limit() -> None:
-    store, throttle = MemoryStore(), LoginThrottle(LIMITS)
+    store, throttle = LockedMemoryStore(), LoginThrottle(LIMITS)
     results = await asyncio.gather(*(_admitted(throttle, store, "a") for _ in range(10)))
     assert results.count(True) == 3
     assert await _admitted(throttle, store, "b")  # another client is not affected
 
 
 async def test_account_past_its_soft_limit_is_slowed_not_locked() -> None:
-    store, throttle = MemoryStore(), LoginThrottle(LIMITS)
+    store, throttle = LockedMemoryStore(), LoginThrottle(LIMITS)
     assert all([await _admitted(throttle, store, f"c{i}") for i in range(5)])
     assert await _admitted(throttle, store, "c5")  # the first over the limit starts a backoff
     with pytest.raises(ThrottledError) as info:
@@ -41,7 +41,7 @@ async def test_account_past_its_soft_limit_is_slowed_not_locked() -> None:
 
 
 async def test_signature_failures_throttle_the_failing_client_only() -> None:
-    store, nonces, throttle = MemoryStore(), MemoryStore(), SignatureThrottle(LIMITS)
+    store, nonces, throttle = LockedMemoryStore(), LockedMemoryStore(), SignatureThrottle(LIMITS)
     for _ in range(3):
         await throttle.failed(store, "kk_1", "attacker")
     with pytest.raises(ThrottledError):
