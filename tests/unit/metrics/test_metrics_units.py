@@ -161,3 +161,23 @@ def test_gpu_gauges_from_heartbeat_snapshots() -> None:
     assert temperature == gpu["temperature_c"]
     utilization = families["keel_gpu_utilization_percent"].samples[0].value
     assert utilization == gpu["utilization_percent"]
+
+
+def test_directories_of_dead_processes_are_wiped_at_start(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    orphan = tmp_path / f"keel-metrics-api-{dead_pid}-abc"
+    orphan.mkdir()
+    (orphan / "counter_1.db").write_bytes(b"old counts")
+    alive = tmp_path / f"keel-metrics-worker-{os.getpid()}-def"  # this test process: alive
+    alive.mkdir()
+    code = "from keel.metrics import multiproc; print(multiproc.prepare('api'))"
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    assert not orphan.exists()
+    assert alive.exists()
