@@ -7,7 +7,8 @@ so a machine busy with other work skews both sides alike, and each side's best r
 (the highest req/s, the lowest server CPU per request: interference only ever makes a run
 worse). Then the in-process cost of the app's ASGI call for /health/live with and without the
 metrics observer, best of many alternating rounds, which no other load on the host can inflate.
-Budget from issue #17: at most ~5 % off throughput. BENCH_SECONDS (default 5) per run.
+Every run starts from an empty jobs table and Redis. Budget from issue #17: at most ~5 % off
+throughput. BENCH_SECONDS (default 5) per run; BENCH_SCRAPE=0 leaves /metrics unscraped.
 """
 
 from __future__ import annotations
@@ -59,7 +60,30 @@ def _measure(pgid: int, load: Any) -> Measured:
     return result, 1e6 * used / requests if requests else float("nan")
 
 
+def _reset(env: dict[str, str]) -> None:
+    """Every run starts from an empty jobs table and Redis: earlier runs' rows must not make a
+    later run's inserts slower (that would favour whichever side runs first)."""
+    import redis
+    from sqlalchemy import text
+
+    from keel.db.engine import sqlalchemy_config
+
+    async def truncate() -> None:
+        engine = sqlalchemy_config(_settings(env), one_shot=True).get_engine()
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("TRUNCATE jobs"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(truncate())
+    client = redis.Redis(host="127.0.0.1", port=int(env["REDIS_PORT"]))
+    client.flushall()
+    client.close()
+
+
 def _run(env: dict[str, str], enabled: bool, auth: str, script: str) -> tuple[Measured, ...]:
+    _reset(env)
     port, metrics_port = free_port(), free_port()
     run_env = {
         **env,
@@ -70,7 +94,7 @@ def _run(env: dict[str, str], enabled: bool, auth: str, script: str) -> tuple[Me
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     with running([KEEL, "serve"], f"{base}/health/live", run_env) as server:
-        if enabled:
+        if enabled and os.environ.get("BENCH_SCRAPE", "1") == "1":
             threading.Thread(target=_scraper, args=(metrics_port, stop), daemon=True).start()
         try:
             wrk(f"{base}/health/live", seconds=1)  # warm up

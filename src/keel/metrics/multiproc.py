@@ -10,11 +10,30 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+_ORPHAN = re.compile(r"^keel-metrics-[a-z]+-(\d+)-")
+
+
+def _remove_orphans(base: str) -> None:
+    """Directories of earlier runs whose process is gone (killed before its atexit ran)."""
+    for entry in Path(base).glob("keel-metrics-*"):
+        match = _ORPHAN.match(entry.name)
+        if match is None or not entry.is_dir():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, someone else's
 
 
 def prepare(process: str) -> str | None:
@@ -32,9 +51,10 @@ def prepare(process: str) -> str | None:
         )
         return None
     base = os.environ.get("TMPDIR") or "/tmp"  # noqa: S108 - the containers' tmpfs
-    path = tempfile.mkdtemp(prefix=f"keel-metrics-{process}-", dir=base)
-    os.environ[ENV] = path
+    _remove_orphans(base)
     owner = os.getpid()
+    path = tempfile.mkdtemp(prefix=f"keel-metrics-{process}-{owner}-", dir=base)
+    os.environ[ENV] = path
 
     def cleanup() -> None:
         if os.getpid() == owner:  # forked children inherit atexit handlers

@@ -53,7 +53,8 @@ def test_everything_ok_with_a_live_worker(
     base_env: dict[str, str], run_doctor: Doctor, spawn: Callable[..., Proc]
 ) -> None:
     env = {**base_env, **FAST_TIMINGS}
-    spawn(["worker"], {**env, "APP_ENV": "test"}, name="worker")
+    # APP_ENV=test binds metrics on 0.0.0.0 (for containers): not needed here.
+    spawn(["worker"], {**env, "METRICS_ENABLED": "false"}, name="worker")
 
     def worker_seen() -> Report | None:
         report = run_doctor(env, "--only", "workers.default")

@@ -161,6 +161,15 @@ def test_real_prometheus_scrapes_and_alerts_on_a_stopped_worker(
 
         wait_for(both_up, 90, "Prometheus to scrape the api and the worker", interval=0.5)
 
+        def api_ready() -> bool:
+            # The exporter (main process) answers before Granian's workers accept requests.
+            try:
+                url = f"http://127.0.0.1:{http_port}/health/ready"
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(api_ready, 60, "the api to be ready", interval=0.3)
         token = build_runtime(make_settings(env)).jwt.issue("1", "access", name="p").token
         auth = {"Authorization": f"Bearer {token}"}
         for _ in range(3):

@@ -122,3 +122,62 @@ def test_prod_proxy_refuses_metrics_before_the_catch_all() -> None:
     body = dict((w.strip(), b) for w, b in blocks)["^~ /metrics"]
     assert re.search(r"return\s+404\s*;", body)
     assert "proxy_pass" not in body
+
+
+def test_gpu_gauges_from_heartbeat_snapshots() -> None:
+    import datetime as dt
+
+    import msgspec
+
+    from keel.config import load
+    from keel.gpu import snapshot
+    from keel.metrics.state import _gpu_families
+    from keel.tasks.heartbeat import Heartbeat
+
+    settings = load("local", root=REPO, environ={"GPU_FAKE_NVML": "h100x1"})
+    snap = msgspec.to_builtins(snapshot(settings))
+    now = dt.datetime.now(dt.UTC)
+
+    def beat(worker: str) -> Heartbeat:
+        return Heartbeat(
+            worker_id=worker,
+            hostname="gpu-host",
+            pid=1,
+            queues=["gpu"],
+            in_flight=0,
+            started_at=now,
+            beat_at=now,
+            gpu=snap,
+        )
+
+    # Two workers on one host see the same GPU: it is reported once.
+    families = {f.name: f for f in _gpu_families([beat("a"), beat("b")])}
+    gpu = snap["gpus"][0]
+    used = families["keel_gpu_memory_used_bytes"].samples
+    assert len(used) == 1
+    assert used[0].labels == {"hostname": "gpu-host", "gpu": "0", "name": gpu["name"]}
+    assert used[0].value == gpu["memory_used_mib"] * (1 << 20)
+    temperature = families["keel_gpu_temperature_celsius"].samples[0].value
+    assert temperature == gpu["temperature_c"]
+    utilization = families["keel_gpu_utilization_percent"].samples[0].value
+    assert utilization == gpu["utilization_percent"]
+
+
+def test_directories_of_dead_processes_are_wiped_at_start(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    orphan = tmp_path / f"keel-metrics-api-{dead_pid}-abc"
+    orphan.mkdir()
+    (orphan / "counter_1.db").write_bytes(b"old counts")
+    alive = tmp_path / f"keel-metrics-worker-{os.getpid()}-def"  # this test process: alive
+    alive.mkdir()
+    code = "from keel.metrics import multiproc; print(multiproc.prepare('api'))"
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    assert not orphan.exists()
+    assert alive.exists()
