@@ -15,6 +15,7 @@ the cluster up itself (`make cluster-down` removes it). Without them it says wha
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.swarm.harness import (  # noqa: E402
+    DOCKER,
+    HOST_DAEMON,
     IMAGES_SH,
     LOCAL_IMAGE,
     SERVICE_IMAGES,
@@ -51,27 +54,41 @@ def figure(name: str, value: str) -> None:
     print(f"  {name:<52} {value}", flush=True)
 
 
+def clear_node_images(cluster: Cluster, node: int) -> None:
+    """Node ``node`` without any image (no container runs there once the stack is gone)."""
+    cluster.docker(node, "container", "prune", "-f")
+    cluster.docker(node, "image", "prune", "-a", "-f", timeout=300)
+
+
 def distribution(cluster: Cluster) -> str:
+    """Cold: an empty registry (service and volume recreated), nodes 2 and 3 without images."""
+    cluster.docker(1, "service", "rm", "keel-registry", check=False)
+    wait_for(
+        "the registry's container to go",
+        lambda: not cluster.docker(1, "ps", "-aq", "--filter", "name=keel-registry").split(),
+        60,
+    )
+    cluster.docker(1, "volume", "rm", "keel-registry")
+    run([str(IMAGES_SH), "registry"])
     started = time.monotonic()
     ref = push(LOCAL_IMAGE)[0]
-    figure("push app image to the cluster registry", f"{time.monotonic() - started:.1f} s")
+    figure("push app image to an empty cluster registry", f"{time.monotonic() - started:.1f} s")
     for node in (2, 3):
-        cluster.docker(node, "image", "rm", "-f", ref, check=False)
+        clear_node_images(cluster, node)
         started = time.monotonic()
         cluster.docker(node, "pull", "-q", ref, timeout=300)
         figure(f"cold pull of the app image on node {node}", f"{time.monotonic() - started:.1f} s")
-    tag = "bench-load:latest"
-    run(["/usr/bin/docker", "tag", LOCAL_IMAGE, tag])
+    clear_node_images(cluster, 2)
+    tag = "keel-bench-load:latest"
+    run([DOCKER, "-H", HOST_DAEMON, "tag", LOCAL_IMAGE, tag])
     started = time.monotonic()
     run(
         [str(IMAGES_SH), "load", tag],
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NODE_HOSTS": cluster.host(2)},
     )
-    figure(
-        "save | load of the app image, one node (fallback)", f"{time.monotonic() - started:.1f} s"
-    )
-    cluster.docker(2, "image", "rm", tag, check=False)
-    run(["/usr/bin/docker", "image", "rm", tag], check=False)
+    took = time.monotonic() - started
+    figure("save | load of the app image into one node (fallback)", f"{took:.1f} s")
+    run([DOCKER, "-H", HOST_DAEMON, "image", "rm", tag], check=False)
     return ref
 
 
@@ -84,16 +101,14 @@ def main() -> int:
     started = time.monotonic()
     cluster.up()
     figure("cluster up (3 nodes + registry)", f"{time.monotonic() - started:.1f} s")
-    import os
-
     os.environ["DOCKER_HOST"] = cluster.host(1)
-    app = distribution(cluster)
-    refs = push(*SERVICE_IMAGES.values())
     with tempfile.TemporaryDirectory(prefix="bench-swarm-") as tmp:
         deployment = Deployment.create(Path(tmp))
-        deployment.images = dict(zip(SERVICE_IMAGES, refs, strict=True))
         deployment.keel("stack", "rm", "prod", timeout=180)
         remove_stack_volumes(cluster)
+        app = distribution(cluster)
+        refs = push(*SERVICE_IMAGES.values())
+        deployment.images = dict(zip(SERVICE_IMAGES, refs, strict=True))
         code, output, seconds = deployment.deploy(app)
         if code != 0:
             print(output[-2000:])
