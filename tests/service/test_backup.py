@@ -99,16 +99,20 @@ def relations(pg: Postgres, database: str) -> int:
     )
 
 
-@pytest.fixture
-def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
-    env = {**new_pg_env(pg_server), **redis_env}
-    # `redis-cli --rdb` waits this long (5 s by default) for more replicas to join the snapshot:
-    # no replica is coming here, and the suite takes a dozen backups.
+def no_snapshot_delay(env: dict[str, str]) -> None:
+    """`redis-cli --rdb` waits this long (5 s by default) for more replicas to join the snapshot:
+    no replica is coming here, and the suite takes a dozen backups."""
     subprocess.run(
         ["redis-cli", "-p", env["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
         capture_output=True,
         check=True,
     )
+
+
+@pytest.fixture
+def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
+    env = {**new_pg_env(pg_server), **redis_env}
+    no_snapshot_delay(env)
     return env
 
 
@@ -124,6 +128,16 @@ def take_backup(env: dict[str, str], tmp_path: Path, recipient: str) -> Path:
     ).folder
 
 
+def seeded_backup(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> tuple[dict[str, str], str, Identities, Path]:
+    """Seed the source, note its checksums, back it up: (checksums, recipient, key, folder)."""
+    seed(pg_server, source["DB_DATABASE"], marker)
+    before = checksums(pg_server, source["DB_DATABASE"])
+    recipient, identities = keypair()
+    return before, recipient, identities, take_backup(source, tmp_path, recipient)
+
+
 def target_tools(pg_server: Postgres, source_env: dict[str, str], database: str) -> object:
     return local_tools(make_settings({**source_env, "DB_DATABASE": database}))
 
@@ -131,12 +145,7 @@ def target_tools(pg_server: Postgres, source_env: dict[str, str], database: str)
 def test_backup_is_encrypted_complete_and_restores_row_for_row(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> None:
-    database = source["DB_DATABASE"]
-    seed(pg_server, database, marker)
-    before = checksums(pg_server, database)
-    recipient, identities = keypair()
-
-    folder = take_backup(source, tmp_path, recipient)
+    before, recipient, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
 
     manifest = read_manifest(folder)
     assert manifest.alembic_head == head_revision()
@@ -199,10 +208,7 @@ def test_replace_swaps_databases_and_keeps_the_old_one(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> None:
     database = source["DB_DATABASE"]
-    seed(pg_server, database, marker)
-    before = checksums(pg_server, database)
-    recipient, identities = keypair()
-    folder = take_backup(source, tmp_path, recipient)
+    before, _, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
     pg_server.psql(database, "DELETE FROM jobs; UPDATE users SET username = username || '-changed'")
 
     stack = Untouched()
@@ -223,14 +229,40 @@ def test_replace_swaps_databases_and_keeps_the_old_one(
 def backup(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> tuple[Path, Identities, str]:
-    seed(pg_server, source["DB_DATABASE"], marker)
-    recipient, identities = keypair()
-    return take_backup(source, tmp_path, recipient), identities, recipient
+    _, recipient, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
+    return folder, identities, recipient
 
 
-def _refused(
-    pg_server: Postgres, source: dict[str, str], folder: Path, identities: Identities
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def rewrite_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, manifest)
+
+
+def forge_pg_entry(folder: Path, **fields: int) -> None:
+    """Make the manifest vouch for the PostgreSQL part as it is now (size, SHA-256, ``fields``)."""
+    manifest = read_manifest(folder)
+    size, digest = file_digest(folder / PG_FILE)
+    parts = [
+        msgspec.structs.replace(p, size=size, sha256=digest, **fields) if p.file == PG_FILE else p
+        for p in manifest.parts
+    ]
+    rewrite_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+
+
+def _failed_restore(
+    pg_server: Postgres,
+    source: dict[str, str],
+    folder: Path,
+    identities: Identities,
+    **options: bool,
 ) -> tuple[str, Untouched, str]:
+    """Restore into a new empty database, which must fail: (message, stack, database)."""
     empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
     stack = Untouched()
     with pytest.raises(BackupError) as caught:
@@ -239,8 +271,15 @@ def _refused(
             stack,
             folder,
             identities,
+            **options,
         )
-    message = str(caught.value)
+    return str(caught.value), stack, empty
+
+
+def _refused(
+    pg_server: Postgres, source: dict[str, str], folder: Path, identities: Identities
+) -> tuple[str, Untouched, str]:
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities)
     assert "\n" not in message
     assert relations(pg_server, empty) == 0, "the target was touched"
     return message, stack, empty
@@ -260,9 +299,7 @@ def test_truncated_part_is_refused(pg_server, source, backup) -> None:  # type: 
 def test_flipped_byte_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
     folder, identities, _ = backup
     path = folder / PG_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    flip_middle_byte(path)
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert PG_FILE in message
@@ -274,17 +311,8 @@ def test_flipped_byte_with_a_forged_manifest_fails_age_authentication(  # type: 
 ) -> None:
     folder, identities, _ = backup
     path = folder / PG_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
-    manifest = read_manifest(folder)
-    size, digest = file_digest(path)
-    parts = [
-        msgspec.structs.replace(p, size=size, sha256=digest) if p.file == PG_FILE else p
-        for p in manifest.parts
-    ]
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+    flip_middle_byte(path)
+    forge_pg_entry(folder)
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert "age authentication failed" in message
@@ -310,9 +338,9 @@ def test_missing_part_is_refused(pg_server, source, backup) -> None:  # type: ig
 
 def test_backup_of_a_newer_schema_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
     folder, identities, _ = backup
-    manifest = read_manifest(folder)
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, alembic_head="0099_future"))
+    rewrite_manifest(
+        folder, msgspec.structs.replace(read_manifest(folder), alembic_head="0099_future")
+    )
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert "0099_future" in message
@@ -429,28 +457,11 @@ def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
     ).stdout
     damaged = pyrage.encrypt(dump[: len(dump) * 3 // 4], [parse_recipient(recipient)])
     (folder / PG_FILE).write_bytes(damaged)
-    manifest = read_manifest(folder)
-    size, digest = file_digest(folder / PG_FILE)
-    parts = [
-        msgspec.structs.replace(p, size=size, sha256=digest, plaintext_size=len(dump) * 3 // 4)
-        if p.file == PG_FILE
-        else p
-        for p in manifest.parts
-    ]
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+    forge_pg_entry(folder, plaintext_size=len(dump) * 3 // 4)
 
-    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
-    stack = Untouched()
-    with pytest.raises(BackupError) as caught:
-        restore_backup(
-            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
-            stack,
-            folder,
-            identities,
-        )
-    assert "pg_restore failed" in str(caught.value)
-    assert "nothing was restored" in str(caught.value)
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities)
+    assert "pg_restore failed" in message
+    assert "nothing was restored" in message
     assert stack.calls == ["prepare"]
     assert relations(pg_server, empty) == 0
 
@@ -464,11 +475,7 @@ def test_restore_from_an_older_release_is_migrated_to_head(
     from keel.db.migrate import migrate
 
     source = {**pg_empty_env, **redis_env}
-    subprocess.run(
-        ["redis-cli", "-p", source["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
-        capture_output=True,
-        check=True,
-    )
+    no_snapshot_delay(source)
     asyncio.run(migrate(make_settings(source), "0001_jobs"))
     database = source["DB_DATABASE"]
     pg_server.psql(
@@ -536,15 +543,7 @@ def test_with_redis_is_refused_up_front_where_redis_cannot_be_loaded(
     backup,  # type: ignore[no-untyped-def]
 ) -> None:
     folder, identities, _ = backup
-    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
-    stack = Untouched()
-    with pytest.raises(BackupError, match="--with-redis"):
-        restore_backup(
-            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
-            stack,
-            folder,
-            identities,
-            with_redis=True,
-        )
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities, with_redis=True)
+    assert "--with-redis" in message
     assert stack.calls == []
     assert relations(pg_server, empty) == 0
