@@ -78,6 +78,16 @@ def seed(pg: Postgres, database: str, marker: str) -> None:
     )
 
 
+def add_jobs(pg: Postgres, database: str, count: int) -> None:
+    """``count`` more succeeded jobs, each payload an md5: a dump that does not compress away."""
+    pg.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        f"'succeeded', 1, 3, now() FROM generate_series(1, {count}) g",
+    )
+
+
 def checksums(pg: Postgres, database: str) -> dict[str, str]:
     return {
         table: pg.psql(
@@ -440,12 +450,7 @@ def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
 
     database = source["DB_DATABASE"]
     seed(pg_server, database, marker)
-    pg_server.psql(
-        database,
-        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
-        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
-        "'succeeded', 1, 3, now() FROM generate_series(1, 5000) g",
-    )
+    add_jobs(pg_server, database, 5000)
     recipient, identities = keypair()
     folder = take_backup(source, tmp_path, recipient)
     tools = local_tools(make_settings(source))
@@ -512,12 +517,7 @@ def test_pg_restore_failing_at_its_first_statement_is_one_line_and_rolls_back(
     the first table): its error is reported, not a broken pipe, and nothing stays behind."""
     database = source["DB_DATABASE"]
     seed(pg_server, database, marker)
-    pg_server.psql(
-        database,
-        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
-        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
-        "'succeeded', 1, 3, now() FROM generate_series(1, 20000) g",
-    )
+    add_jobs(pg_server, database, 20000)
     recipient, identities = keypair()
     folder = take_backup(source, tmp_path, recipient)
     assert read_manifest(folder).parts[0].plaintext_size > 4 << 16  # far more than a pipe holds
