@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backing import keel_env, postgres_and_redis
 from loadgen import GRANIAN, LoadResult, free_port, running, wrk
 
 from keel.auth.signatures import sign_request
 
-ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = 32
@@ -69,36 +69,22 @@ end
 
 
 def main() -> None:
-    from tests.service.servers import Postgres, RedisServer
-
     work = Path(tempfile.mkdtemp(prefix="keel-bench-auth-"))
-    pg, redis = Postgres(), RedisServer(work / "redis")
-    (work / "redis").mkdir()
-    pg.init()
-    pg.start()
-    redis.start()
-    try:
-        run(pg.env(pg.create_database("bench")) | redis.env(), work)
-    finally:
-        redis.stop()
-        pg.stop()
-        pg.cleanup()
+    with postgres_and_redis(work / "redis") as backing:
+        run(backing, work)
 
 
 def run(backing: dict[str, str], work: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))},
-        **backing,
-        "APP_ENV": "local",
-        "KEEL_ROOT": str(ROOT),
-        "DEBUG": "false",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "HTTP_PORT": str(port),
-        "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000",
-    }
+    env = keel_env(
+        backing,
+        {
+            "LOG_LEVEL": "INFO",
+            "HTTP_PORT": str(port),
+            "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000",
+        },
+    )
     keel(["migrate"], env)
     password_file = work / "pw"
     password_file.write_text(PASSWORD + "\n")

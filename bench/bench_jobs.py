@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+from backing import postgres_and_redis, signing_api_env  # noqa: E402
 from loadgen import GRANIAN, free_port, running, wrk  # noqa: E402
-from tests.service.servers import Postgres, RedisServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "3000"))
@@ -240,36 +240,12 @@ def bench(env: dict[str, str]) -> None:
 
 
 def main() -> None:
-    pg = Postgres()
-    redis = RedisServer(Path(tempfile.mkdtemp(prefix="keel-bench-redis-")))
-    pg.init()
-    pg.start()
-    redis.start()
-    try:
-        pg.create_database("bench")
-        env = {
-            **pg.env("bench"),
-            **redis.env(),
-            "APP_ENV": "local",
-            "KEEL_ROOT": str(ROOT),
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "WARNING",
-            "DEBUG": "false",
-            "HTTP_ACCESS_LOG": "false",
-            "DB_POOL_SIZE": "40",
-            "DB_MAX_OVERFLOW": "0",
-            "WORKER_FETCH_COUNT": "200",
-            # The bench signs its own token: server and bench must share the key.
-            "JWT_SECRET_KEY": os.urandom(32).hex(),
-        }
+    with postgres_and_redis(Path(tempfile.mkdtemp(prefix="keel-bench-redis-"))) as backing:
+        env = {**signing_api_env(backing), "WORKER_FETCH_COUNT": "200"}
         from keel.db.migrate import migrate
 
         asyncio.run(migrate(_settings(env)))
         bench(env)
-    finally:
-        redis.stop()
-        pg.stop()
-        pg.cleanup()
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backing import keel_env, postgres_and_redis
 from loadgen import GRANIAN, LoadResult, free_port, running, wrk
 
-ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 FLOOD_CONNECTIONS = int(os.environ.get("BENCH_FLOOD_CONNECTIONS", "8"))
 FLOOD_SCRIPT = """
@@ -52,38 +52,24 @@ def load_average() -> str:
 
 
 def main() -> None:
-    from tests.service.servers import Postgres, RedisServer
-
     work = Path(tempfile.mkdtemp(prefix="keel-bench-flood-"))
-    pg, redis = Postgres(), RedisServer(work / "redis")
-    (work / "redis").mkdir()
-    pg.init()
-    pg.start()
-    redis.start()
-    try:
-        run(pg.env(pg.create_database("bench")) | redis.env(), work)
-    finally:
-        redis.stop()
-        pg.stop()
-        pg.cleanup()
+    with postgres_and_redis(work / "redis") as backing:
+        run(backing, work)
 
 
 def run(backing: dict[str, str], work: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_"))},
-        **backing,
-        "APP_ENV": "local",
-        "KEEL_ROOT": str(ROOT),
-        "DEBUG": "false",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "HTTP_ACCESS_LOG": "false",
-        "HTTP_PORT": str(port),
-        # The flood must reach the hash: no per-address cap (nginx would have one in prod).
-        "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000000",
-    }
+    env = keel_env(
+        backing,
+        {
+            "LOG_LEVEL": "WARNING",
+            "HTTP_ACCESS_LOG": "false",
+            "HTTP_PORT": str(port),
+            # The flood must reach the hash: no per-address cap (nginx would have one in prod).
+            "AUTH_LOGIN_PER_IP_PER_MINUTE": "1000000",
+        },
+    )
     keel(["migrate"], env)
     server_env = dict(env)
     source = os.environ.get("BENCH_SRC")

@@ -78,6 +78,16 @@ def seed(pg: Postgres, database: str, marker: str) -> None:
     )
 
 
+def add_jobs(pg: Postgres, database: str, count: int) -> None:
+    """``count`` more succeeded jobs, each payload an md5: a dump that does not compress away."""
+    pg.psql(
+        database,
+        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
+        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
+        f"'succeeded', 1, 3, now() FROM generate_series(1, {count}) g",
+    )
+
+
 def checksums(pg: Postgres, database: str) -> dict[str, str]:
     return {
         table: pg.psql(
@@ -99,16 +109,20 @@ def relations(pg: Postgres, database: str) -> int:
     )
 
 
-@pytest.fixture
-def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
-    env = {**new_pg_env(pg_server), **redis_env}
-    # `redis-cli --rdb` waits this long (5 s by default) for more replicas to join the snapshot:
-    # no replica is coming here, and the suite takes a dozen backups.
+def no_snapshot_delay(env: dict[str, str]) -> None:
+    """`redis-cli --rdb` waits this long (5 s by default) for more replicas to join the snapshot:
+    no replica is coming here, and the suite takes a dozen backups."""
     subprocess.run(
         ["redis-cli", "-p", env["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
         capture_output=True,
         check=True,
     )
+
+
+@pytest.fixture
+def source(pg_server: Postgres, redis_env: dict[str, str]) -> dict[str, str]:
+    env = {**new_pg_env(pg_server), **redis_env}
+    no_snapshot_delay(env)
     return env
 
 
@@ -124,6 +138,16 @@ def take_backup(env: dict[str, str], tmp_path: Path, recipient: str) -> Path:
     ).folder
 
 
+def seeded_backup(
+    pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
+) -> tuple[dict[str, str], str, Identities, Path]:
+    """Seed the source, note its checksums, back it up: (checksums, recipient, key, folder)."""
+    seed(pg_server, source["DB_DATABASE"], marker)
+    before = checksums(pg_server, source["DB_DATABASE"])
+    recipient, identities = keypair()
+    return before, recipient, identities, take_backup(source, tmp_path, recipient)
+
+
 def target_tools(pg_server: Postgres, source_env: dict[str, str], database: str) -> object:
     return local_tools(make_settings({**source_env, "DB_DATABASE": database}))
 
@@ -131,12 +155,7 @@ def target_tools(pg_server: Postgres, source_env: dict[str, str], database: str)
 def test_backup_is_encrypted_complete_and_restores_row_for_row(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> None:
-    database = source["DB_DATABASE"]
-    seed(pg_server, database, marker)
-    before = checksums(pg_server, database)
-    recipient, identities = keypair()
-
-    folder = take_backup(source, tmp_path, recipient)
+    before, recipient, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
 
     manifest = read_manifest(folder)
     assert manifest.alembic_head == head_revision()
@@ -199,10 +218,7 @@ def test_replace_swaps_databases_and_keeps_the_old_one(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> None:
     database = source["DB_DATABASE"]
-    seed(pg_server, database, marker)
-    before = checksums(pg_server, database)
-    recipient, identities = keypair()
-    folder = take_backup(source, tmp_path, recipient)
+    before, _, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
     pg_server.psql(database, "DELETE FROM jobs; UPDATE users SET username = username || '-changed'")
 
     stack = Untouched()
@@ -223,14 +239,40 @@ def test_replace_swaps_databases_and_keeps_the_old_one(
 def backup(
     pg_server: Postgres, source: dict[str, str], tmp_path: Path, marker: str
 ) -> tuple[Path, Identities, str]:
-    seed(pg_server, source["DB_DATABASE"], marker)
-    recipient, identities = keypair()
-    return take_backup(source, tmp_path, recipient), identities, recipient
+    _, recipient, identities, folder = seeded_backup(pg_server, source, tmp_path, marker)
+    return folder, identities, recipient
 
 
-def _refused(
-    pg_server: Postgres, source: dict[str, str], folder: Path, identities: Identities
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def rewrite_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / MANIFEST_NAME).unlink()
+    write_manifest(folder, manifest)
+
+
+def forge_pg_entry(folder: Path, **fields: int) -> None:
+    """Make the manifest vouch for the PostgreSQL part as it is now (size, SHA-256, ``fields``)."""
+    manifest = read_manifest(folder)
+    size, digest = file_digest(folder / PG_FILE)
+    parts = [
+        msgspec.structs.replace(p, size=size, sha256=digest, **fields) if p.file == PG_FILE else p
+        for p in manifest.parts
+    ]
+    rewrite_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+
+
+def _failed_restore(
+    pg_server: Postgres,
+    source: dict[str, str],
+    folder: Path,
+    identities: Identities,
+    **options: bool,
 ) -> tuple[str, Untouched, str]:
+    """Restore into a new empty database, which must fail: (message, stack, database)."""
     empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
     stack = Untouched()
     with pytest.raises(BackupError) as caught:
@@ -239,8 +281,15 @@ def _refused(
             stack,
             folder,
             identities,
+            **options,
         )
-    message = str(caught.value)
+    return str(caught.value), stack, empty
+
+
+def _refused(
+    pg_server: Postgres, source: dict[str, str], folder: Path, identities: Identities
+) -> tuple[str, Untouched, str]:
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities)
     assert "\n" not in message
     assert relations(pg_server, empty) == 0, "the target was touched"
     return message, stack, empty
@@ -260,9 +309,7 @@ def test_truncated_part_is_refused(pg_server, source, backup) -> None:  # type: 
 def test_flipped_byte_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
     folder, identities, _ = backup
     path = folder / PG_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    flip_middle_byte(path)
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert PG_FILE in message
@@ -274,17 +321,8 @@ def test_flipped_byte_with_a_forged_manifest_fails_age_authentication(  # type: 
 ) -> None:
     folder, identities, _ = backup
     path = folder / PG_FILE
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
-    manifest = read_manifest(folder)
-    size, digest = file_digest(path)
-    parts = [
-        msgspec.structs.replace(p, size=size, sha256=digest) if p.file == PG_FILE else p
-        for p in manifest.parts
-    ]
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+    flip_middle_byte(path)
+    forge_pg_entry(folder)
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert "age authentication failed" in message
@@ -310,9 +348,9 @@ def test_missing_part_is_refused(pg_server, source, backup) -> None:  # type: ig
 
 def test_backup_of_a_newer_schema_is_refused(pg_server, source, backup) -> None:  # type: ignore[no-untyped-def]
     folder, identities, _ = backup
-    manifest = read_manifest(folder)
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, alembic_head="0099_future"))
+    rewrite_manifest(
+        folder, msgspec.structs.replace(read_manifest(folder), alembic_head="0099_future")
+    )
     message, stack, _ = _refused(pg_server, source, folder, identities)
     assert stack.calls == []
     assert "0099_future" in message
@@ -412,12 +450,7 @@ def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
 
     database = source["DB_DATABASE"]
     seed(pg_server, database, marker)
-    pg_server.psql(
-        database,
-        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
-        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
-        "'succeeded', 1, 3, now() FROM generate_series(1, 5000) g",
-    )
+    add_jobs(pg_server, database, 5000)
     recipient, identities = keypair()
     folder = take_backup(source, tmp_path, recipient)
     tools = local_tools(make_settings(source))
@@ -429,28 +462,11 @@ def test_a_dump_damaged_before_encryption_fails_mid_restore_and_rolls_back(
     ).stdout
     damaged = pyrage.encrypt(dump[: len(dump) * 3 // 4], [parse_recipient(recipient)])
     (folder / PG_FILE).write_bytes(damaged)
-    manifest = read_manifest(folder)
-    size, digest = file_digest(folder / PG_FILE)
-    parts = [
-        msgspec.structs.replace(p, size=size, sha256=digest, plaintext_size=len(dump) * 3 // 4)
-        if p.file == PG_FILE
-        else p
-        for p in manifest.parts
-    ]
-    (folder / MANIFEST_NAME).unlink()
-    write_manifest(folder, msgspec.structs.replace(manifest, parts=parts))
+    forge_pg_entry(folder, plaintext_size=len(dump) * 3 // 4)
 
-    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
-    stack = Untouched()
-    with pytest.raises(BackupError) as caught:
-        restore_backup(
-            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
-            stack,
-            folder,
-            identities,
-        )
-    assert "pg_restore failed" in str(caught.value)
-    assert "nothing was restored" in str(caught.value)
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities)
+    assert "pg_restore failed" in message
+    assert "nothing was restored" in message
     assert stack.calls == ["prepare"]
     assert relations(pg_server, empty) == 0
 
@@ -464,11 +480,7 @@ def test_restore_from_an_older_release_is_migrated_to_head(
     from keel.db.migrate import migrate
 
     source = {**pg_empty_env, **redis_env}
-    subprocess.run(
-        ["redis-cli", "-p", source["REDIS_PORT"], "CONFIG", "SET", "repl-diskless-sync-delay", "0"],
-        capture_output=True,
-        check=True,
-    )
+    no_snapshot_delay(source)
     asyncio.run(migrate(make_settings(source), "0001_jobs"))
     database = source["DB_DATABASE"]
     pg_server.psql(
@@ -505,12 +517,7 @@ def test_pg_restore_failing_at_its_first_statement_is_one_line_and_rolls_back(
     the first table): its error is reported, not a broken pipe, and nothing stays behind."""
     database = source["DB_DATABASE"]
     seed(pg_server, database, marker)
-    pg_server.psql(
-        database,
-        "INSERT INTO jobs (id, kind, queue, payload, status, attempts, max_attempts, "
-        "created_at) SELECT 10000 + g, 'echo', 'default', jsonb_build_object('n', md5(g::text)), "
-        "'succeeded', 1, 3, now() FROM generate_series(1, 20000) g",
-    )
+    add_jobs(pg_server, database, 20000)
     recipient, identities = keypair()
     folder = take_backup(source, tmp_path, recipient)
     assert read_manifest(folder).parts[0].plaintext_size > 4 << 16  # far more than a pipe holds
@@ -536,15 +543,7 @@ def test_with_redis_is_refused_up_front_where_redis_cannot_be_loaded(
     backup,  # type: ignore[no-untyped-def]
 ) -> None:
     folder, identities, _ = backup
-    empty = pg_server.create_database(f"target_{uuid.uuid4().hex[:8]}")
-    stack = Untouched()
-    with pytest.raises(BackupError, match="--with-redis"):
-        restore_backup(
-            target_tools(pg_server, source, empty),  # type: ignore[arg-type]
-            stack,
-            folder,
-            identities,
-            with_redis=True,
-        )
+    message, stack, empty = _failed_restore(pg_server, source, folder, identities, with_redis=True)
+    assert "--with-redis" in message
     assert stack.calls == []
     assert relations(pg_server, empty) == 0

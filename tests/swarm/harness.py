@@ -254,7 +254,7 @@ class Jobs:
         self.cluster = cluster
 
     def _psql(self, sql: str) -> str:
-        node, container = postgres_container(self.cluster)
+        node, container = running_container(self.cluster, "postgres")
         return self.cluster.docker(
             node, "exec", container, "psql", "-U", "keel", "-d", "keel", "-tAc", sql
         ).strip()
@@ -305,7 +305,8 @@ class Jobs:
         return wait_for("every submitted job to finish", finished, timeout, poll=2)
 
 
-def postgres_container(cluster: Cluster) -> tuple[int, str]:
+def running_container(cluster: Cluster, service: str) -> tuple[int, str]:
+    """(node number, container name) of the stack ``service``'s first running task."""
     line = cluster.docker(
         1,
         "service",
@@ -315,7 +316,7 @@ def postgres_container(cluster: Cluster) -> tuple[int, str]:
         "--format",
         "{{.Node}} {{.Name}}.{{.ID}}",
         "--no-trunc",
-        f"{STACK}_postgres",
+        f"{STACK}_{service}",
     ).split("\n")[0]
     node, name = line.split()
     return cluster.node_of(node), name
@@ -323,7 +324,7 @@ def postgres_container(cluster: Cluster) -> tuple[int, str]:
 
 def login(cluster: Cluster) -> str:
     """Create the test user in an api task (keel users create) and log in through the proxy."""
-    node_name, container = _api_container(cluster)
+    node_name, container = running_container(cluster, "api")
     subprocess.run(
         [
             *(DOCKER, "-H", cluster.host(node_name), "exec", "-i", container, "keel", "users"),
@@ -349,22 +350,6 @@ def login(cluster: Cluster) -> str:
     )
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["access_token"])
-
-
-def _api_container(cluster: Cluster) -> tuple[int, str]:
-    line = cluster.docker(
-        1,
-        "service",
-        "ps",
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}} {{.Name}}.{{.ID}}",
-        "--no-trunc",
-        f"{STACK}_api",
-    ).split("\n")[0]
-    node, name = line.split()
-    return cluster.node_of(node), name
 
 
 def http_status(cluster: Cluster, path: str) -> int:

@@ -39,20 +39,34 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
-    backup = subparsers.add_parser(
-        "backup", help="encrypted PostgreSQL + Redis backup (no action: take one now)"
-    )
-    _common(backup)
-    backup.add_argument(
+def _retention_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--keep",
         type=int,
         default=DEFAULT_KEEP,
         help=f"retention: keep the newest N (default {DEFAULT_KEEP})",
     )
-    backup.add_argument(
+    parser.add_argument(
         "--max-age-days", type=float, help="retention: also keep every backup younger than this"
     )
+
+
+def _identity_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--identity",
+        type=Path,
+        action="append",
+        default=[],
+        help="age identity file (default: the env's key)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    backup = subparsers.add_parser(
+        "backup", help="encrypted PostgreSQL + Redis backup (no action: take one now)"
+    )
+    _common(backup)
+    _retention_options(backup)
     backup.add_argument(
         "--recipient",
         action="append",
@@ -75,18 +89,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no key needed: manifest, sizes, SHA-256 (an off-host copy)",
     )
-    verify.add_argument(
-        "--identity",
-        type=Path,
-        action="append",
-        default=[],
-        help="age identity file (default: the env's key)",
-    )
+    _identity_option(verify)
     verify.set_defaults(handler=run_verify)
     prune = actions.add_parser("prune", help="apply retention now")
     _common(prune)
-    prune.add_argument("--keep", type=int, default=DEFAULT_KEEP)
-    prune.add_argument("--max-age-days", type=float)
+    _retention_options(prune)
     prune.set_defaults(handler=run_prune)
     status = actions.add_parser(
         "status", help="age of the newest finished backup; exit 1 when older than the limit"
@@ -124,13 +131,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not refuse tokens issued before the restore (unsafe)",
     )
-    restore.add_argument(
-        "--identity",
-        type=Path,
-        action="append",
-        default=[],
-        help="age identity file (default: the env's key)",
-    )
+    _identity_option(restore)
     restore.set_defaults(handler=run_restore)
 
     after = subparsers.add_parser(

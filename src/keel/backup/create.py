@@ -20,7 +20,7 @@ from typing import Any
 
 from keel import __version__
 from keel.backup.errors import BackupError
-from keel.backup.manifest import FORMAT, Manifest, Part, write_manifest
+from keel.backup.manifest import FORMAT, Manifest, Part, PartKind, write_manifest
 from keel.backup.stream import EncryptedPart, encrypt_stream
 from keel.backup.tools import Invocation, Tools, last_line, psql, run_text, tool_name
 from keel.secrets.age_keys import parse_recipient
@@ -96,6 +96,18 @@ def _stream_part(
     return part
 
 
+def _manifest_part(kind: PartKind, file: str, format: str, part: EncryptedPart) -> Part:
+    """The manifest's entry for an encrypted part (its sizes and digest as written)."""
+    return Part(
+        kind=kind,
+        file=file,
+        format=format,
+        size=part.size,
+        sha256=part.sha256,
+        plaintext_size=part.plaintext_size,
+    )
+
+
 def postgres_facts(tools: Tools) -> tuple[str, int, str | None]:
     """(server version, major, alembic head or None when the schema was never migrated)."""
     version, number = psql(
@@ -143,16 +155,7 @@ def create_backup(
         tools.use_server_major(major)
         log(f"dumping PostgreSQL {pg_version} ({tools.describe}), schema {head or 'empty'}")
         pg = _stream_part(tools.pg(["pg_dump", "-Fc"]), staging / PG_FILE, age_recipients, PG_MAGIC)
-        parts = [
-            Part(
-                kind="postgres",
-                file=PG_FILE,
-                format="pg_dump -Fc",
-                size=pg.size,
-                sha256=pg.sha256,
-                plaintext_size=pg.plaintext_size,
-            )
-        ]
+        parts = [_manifest_part("postgres", PG_FILE, "pg_dump -Fc", pg)]
         rversion = None
         if with_redis and tools.has_redis:
             rversion = redis_version(tools)
@@ -163,16 +166,7 @@ def create_backup(
                 age_recipients,
                 REDIS_MAGIC,
             )
-            parts.append(
-                Part(
-                    kind="redis",
-                    file=REDIS_FILE,
-                    format="redis rdb",
-                    size=rdb.size,
-                    sha256=rdb.sha256,
-                    plaintext_size=rdb.plaintext_size,
-                )
-            )
+            parts.append(_manifest_part("redis", REDIS_FILE, "redis rdb", rdb))
         manifest = Manifest(
             format=FORMAT,
             created_at=dt.datetime.strptime(stamp, STAMP_FORMAT)

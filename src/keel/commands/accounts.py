@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keel.config import ENVIRONMENTS, Settings, load
 
@@ -183,3 +184,33 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 def when(value: Any) -> str:
     """A timestamp as operators read it: UTC, to the second."""
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "-"
+
+
+class Account(Protocol):
+    """What users and API keys both have: roles, an active flag, a creation time."""
+
+    roles: list[str]
+    is_active: bool
+    created_at: dt.datetime
+
+
+# The columns that end every account listing (``keel users list``, ``keel apikeys list``).
+ACCOUNT_HEADERS = ("ROLES", "ACTIVE", "CREATED")
+
+
+def account_cells(account: Account) -> list[str]:
+    """An account's ACCOUNT_HEADERS cells in a listing's table."""
+    return [
+        ",".join(account.roles) or "-",
+        "yes" if account.is_active else "no",
+        when(account.created_at),
+    ]
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """The same three facts for a listing's ``--json`` array."""
+    return {
+        "roles": list(account.roles),
+        "active": account.is_active,
+        "created_at": account.created_at.isoformat(),
+    }

@@ -11,12 +11,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from keel.commands.accounts import (
+    ACCOUNT_HEADERS,
     CommandError,
+    account_cells,
+    account_json,
     add_env_option,
     open_accounts,
     print_table,
     run_command,
-    when,
 )
 
 if TYPE_CHECKING:
@@ -77,27 +79,11 @@ def run_list(args: argparse.Namespace) -> int:
             keys = (await session.execute(select(ApiKey).order_by(ApiKey.name))).scalars().all()
         if args.json:
             print(
-                json.dumps(
-                    [
-                        {
-                            "name": k.name,
-                            "key_id": k.key_id,
-                            "roles": list(k.roles),
-                            "active": k.is_active,
-                            "created_at": k.created_at.isoformat(),
-                        }
-                        for k in keys
-                    ]
-                )
+                json.dumps([{"name": k.name, "key_id": k.key_id, **account_json(k)} for k in keys])
             )
             return
-        rows = [
-            [k.name, k.key_id, ",".join(k.roles) or "-", "yes" if k.is_active else "no"]
-            for k in keys
-        ]
-        for row, key in zip(rows, keys, strict=True):
-            row.append(when(key.created_at))
-        print_table(["NAME", "KEY ID", "ROLES", "ACTIVE", "CREATED"], rows)
+        rows = [[k.name, k.key_id, *account_cells(k)] for k in keys]
+        print_table(["NAME", "KEY ID", *ACCOUNT_HEADERS], rows)
 
     return run_command(args.env, work)
 

@@ -11,14 +11,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from keel.commands.accounts import (
+    ACCOUNT_HEADERS,
     CommandError,
+    account_cells,
+    account_json,
     add_env_option,
     add_password_option,
     open_accounts,
     print_table,
     read_password,
     run_command,
-    when,
 )
 
 if TYPE_CHECKING:
@@ -97,30 +99,12 @@ def run_list(args: argparse.Namespace) -> int:
         if args.json:
             print(
                 json.dumps(
-                    [
-                        {
-                            "id": str(u.id),
-                            "username": u.username,
-                            "roles": list(u.roles),
-                            "active": u.is_active,
-                            "created_at": u.created_at.isoformat(),
-                        }
-                        for u in users
-                    ]
+                    [{"id": str(u.id), "username": u.username, **account_json(u)} for u in users]
                 )
             )
             return
-        rows = [
-            [
-                u.username,
-                str(u.id),
-                ",".join(u.roles) or "-",
-                "yes" if u.is_active else "no",
-                when(u.created_at),
-            ]
-            for u in users
-        ]
-        print_table(["USERNAME", "ID", "ROLES", "ACTIVE", "CREATED"], rows)
+        rows = [[u.username, str(u.id), *account_cells(u)] for u in users]
+        print_table(["USERNAME", "ID", *ACCOUNT_HEADERS], rows)
 
     return run_command(args.env, work)
 

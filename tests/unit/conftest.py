@@ -1,16 +1,16 @@
+"""Fixtures shared by the unit suites: local settings, and logging captured as JSON."""
+
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from loguru import logger
+from tests.support import REPO, no_secrets
 
 from keel.config import Settings, load
 from keel.logging import configure_logging, redact
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def local_settings() -> Settings:
         "local",
         root=REPO,
         environ={"LOG_FORMAT": "json", "DEBUG": "false"},
-        secrets_reader=lambda path, environ, env: {},
+        secrets_reader=no_secrets,
     )
 
 
