@@ -64,6 +64,8 @@ let
     "PYTHONUNBUFFERED=1"
     # The store is read-only and the venv is already byte-compiled.
     "PYTHONDONTWRITEBYTECODE=1"
+    # The commit, for the keel_build_info metric (the revision label's value).
+    "KEEL_REVISION=${revision}"
   ];
 
   gpuEnv = [

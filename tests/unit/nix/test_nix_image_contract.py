@@ -22,8 +22,9 @@ SETTINGS = nix_settings()
 VARIANTS = [f"{system}/{variant}" for system in SETTINGS["systems"] for variant in ("cpu", "gpu")]
 NS = 1_000_000_000
 
-# Set by design to different values in the two images: PATH (the Nix venv lives in the store).
-ENV_ALLOWED_TO_DIFFER = {"PATH"}
+# Set by design to different values in the two images: PATH (the Nix venv lives in the store),
+# KEEL_REVISION (the flake revision vs the REVISION build arg).
+ENV_ALLOWED_TO_DIFFER = {"PATH", "KEEL_REVISION"}
 # Label values that depend on the build (flake revision vs build arg), compared by key only.
 LABELS_BY_KEY_ONLY = {
     "org.opencontainers.image.revision",
