@@ -53,7 +53,7 @@ def drill_env() -> dict[str, str]:
         "COMPOSE_PROJECT_NAME": PROJECT,
         "KEEL_IMAGE": image,
         "KEEL_SKIP_BUILD": "1",
-        "API_PORT": str(free_port()),
+        "HTTP_PORT": str(free_port()),
         **service_images(),
     }
 
@@ -154,7 +154,7 @@ def refusal(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_restore_drill(drill: Stack, drill_env: dict[str, str], tmp_path: Path) -> None:
     env = drill_env
-    api = Api(f"http://127.0.0.1:{env['API_PORT']}")
+    api = Api(f"http://127.0.0.1:{env['HTTP_PORT']}")
     api.login(drill, *USER)
     marker = f"DRILL-MARKER-{uuid.uuid4().hex}"
     key = drill.run("exec", "-T", "api", "keel", "apikeys", "create", "drill-reporting", "--json")

@@ -90,7 +90,7 @@ def monitored(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
         "APP_ENV": "test",
         "KEEL_IMAGE": KEEL_IMAGE,
         "PROMETHEUS_IMAGE": PROMETHEUS_IMAGE,
-        "API_PORT": str(free_port()),
+        "HTTP_PORT": str(free_port()),
         "PROMETHEUS_PORT": str(free_port()),
         "ALERTMANAGER_PORT": str(free_port()),
         "SINK_PORT": str(sink_port),
@@ -149,7 +149,7 @@ def test_every_replica_scraped_counters_move_and_no_worker_alerts(
 
     wait_for(all_up, 120, "Prometheus to scrape 1 api and 2 worker replicas (up == 1)")
 
-    api = Api(f"http://127.0.0.1:{env['API_PORT']}")
+    api = Api(f"http://127.0.0.1:{env['HTTP_PORT']}")
     api.login(stack, "monitoring-user", "monitoring-password-42")
     for _ in range(4):
         api.submit("echo", {"n": 1})
