@@ -25,7 +25,8 @@ IMAGES_SH = REPO / "containers" / "swarm" / "images.sh"
 DOCKER = "/usr/bin/docker"
 HOST_DAEMON = "unix:///var/run/docker.sock"  # builds and holds the images (containers/dockerd.sh)
 KEEL = str(Path(sys.executable).with_name("keel"))
-PROXY = "http://198.51.100.1:8080"
+PROXY_HOST = "198.51.100.1"  # node 1, where the proxy publishes its port
+PROXY = f"http://{PROXY_HOST}:8080"
 STACK = "keel-prod"
 LOCAL_IMAGE = os.environ.get("KEEL_IMAGE", "keel:latest")
 OFFLINE = os.environ.get("KEEL_OFFLINE_PREFIX", "keel-offline")
@@ -146,8 +147,17 @@ class Deployment:
         run([KEEL, "secrets", "init", "prod", "--root", str(root), "--key-file", str(key)])
         # The one timing tuned for the tests: a dead worker's messages are reclaimed after
         # 20 s instead of 300 s (echo jobs take milliseconds; docs/cluster.md, "Lose a node").
+        # And the host name the tests use: the proxy's address (prod refuses other Host headers,
+        # as an operator's ALLOWED_HOSTS names their domain).
         app_env = root / "configs" / "prod" / "app.env"
-        app_env.write_text(app_env.read_text() + "WORKER_IDLE_TIMEOUT=20\n")
+        text = re.sub(
+            r"^ALLOWED_HOSTS=(.*)$",
+            rf"ALLOWED_HOSTS=\1,{PROXY_HOST}",
+            app_env.read_text(),
+            count=1,
+            flags=re.MULTILINE,
+        )
+        app_env.write_text(text + "WORKER_IDLE_TIMEOUT=20\n")
         return cls(root, key)
 
     def env(self) -> dict[str, str]:
