@@ -264,9 +264,14 @@ class Jobs:
         self.cluster = cluster
 
     def _psql(self, sql: str) -> str:
+        # On stdin, not argv: a query naming thousands of job ids is longer than one command-line
+        # argument may be (MAX_ARG_STRLEN, 128 KiB).
         node, container = running_container(self.cluster, "postgres")
-        return self.cluster.docker(
-            node, "exec", container, "psql", "-U", "keel", "-d", "keel", "-tAc", sql
+        argv = [DOCKER, "-H", self.cluster.host(node), "exec", "-i", container]
+        return run(
+            [*argv, "psql", "-U", "keel", "-d", "keel", "-tA", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+            input=sql.rstrip().rstrip(";") + ";\n",
+            timeout=120,
         ).strip()
 
     def high_water(self) -> int:
