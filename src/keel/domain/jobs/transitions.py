@@ -19,42 +19,37 @@ from loguru import logger
 from sqlalchemy import BigInteger, any_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ColumnElement, Update
 
 from keel.db.types import UtcDateTime
 from keel.domain.jobs.kinds import Effect
 from keel.domain.jobs.models import TERMINAL, JobStatus
 from keel.domain.jobs.table import BY_ID, autocommit, aware, jobs, utcnow
 
-_CLAIM = (
-    update(jobs)
-    .where(
-        jobs.c.id == bindparam("job_id"),
-        jobs.c.status == JobStatus.QUEUED.value,
-        or_(jobs.c.run_after.is_(None), jobs.c.run_after <= bindparam("now")),
+
+def _claim(which: ColumnElement[bool]) -> Update:
+    """queued -> running for the rows ``which`` names, once ``run_after`` has passed."""
+    return (
+        update(jobs)
+        .where(
+            which,
+            jobs.c.status == JobStatus.QUEUED.value,
+            or_(jobs.c.run_after.is_(None), jobs.c.run_after <= bindparam("now")),
+        )
+        .values(
+            status=JobStatus.RUNNING.value,
+            worker_id=bindparam("worker_id"),
+            attempts=jobs.c.attempts + 1,
+            started_at=bindparam("now"),
+        )
     )
-    .values(
-        status=JobStatus.RUNNING.value,
-        worker_id=bindparam("worker_id"),
-        attempts=jobs.c.attempts + 1,
-        started_at=bindparam("now"),
-    )
-)
+
+
+_CLAIM = _claim(jobs.c.id == bindparam("job_id"))
 _CLAIM_RETURNING = _CLAIM.returning(*jobs.c)
 # PostgreSQL only (batched paths): array parameters keep one cached statement per shape.
-_CLAIM_MANY = (
-    update(jobs)
-    .where(
-        jobs.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
-        jobs.c.status == JobStatus.QUEUED.value,
-        or_(jobs.c.run_after.is_(None), jobs.c.run_after <= bindparam("now")),
-    )
-    .values(
-        status=JobStatus.RUNNING.value,
-        worker_id=bindparam("worker_id"),
-        attempts=jobs.c.attempts + 1,
-        started_at=bindparam("now"),
-    )
-    .returning(*jobs.c)
+_CLAIM_MANY = _claim(jobs.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))).returning(
+    *jobs.c
 )
 _SUCCEED_MANY = text(
     "UPDATE jobs SET status = 'succeeded', result = outcome.result, error = NULL, "
