@@ -13,16 +13,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def postgres_and_redis(redis_root: Path, database: str = "bench") -> Iterator[dict[str, str]]:
+def postgres_and_redis(
+    redis_root: Path, database: str = "bench", *, durable: bool = True
+) -> Iterator[dict[str, str]]:
     """Start PostgreSQL (with an empty ``database``) and a Redis keeping its files in
-    ``redis_root``; yield the DB_* and REDIS_* settings naming them; stop and remove them."""
+    ``redis_root``; yield the DB_* and REDIS_* settings naming them; stop and remove them.
+
+    ``durable`` (the default): PostgreSQL with its production durability (fsync, synchronous
+    commit and full-page writes on, the defaults); the settings in force are printed."""
     from tests.service.servers import Postgres, RedisServer
 
-    pg, redis = Postgres(), RedisServer(redis_root)
+    pg, redis = Postgres(durable=durable), RedisServer(redis_root)
     pg.init()
     pg.start()
     redis.start()
     try:
+        shown = pg.psql(
+            "postgres",
+            "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
+            "WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method')",
+        ).stdout.strip()
+        label = "durable" if durable else "NOT DURABLE (test settings)"
+        print(f"PostgreSQL {label}: {shown}; data on {pg.root}", flush=True)
         yield pg.env(pg.create_database(database)) | redis.env()
     finally:
         redis.stop()

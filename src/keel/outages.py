@@ -28,6 +28,10 @@ _DATABASE_ERRORS = (
     sqlalchemy.exc.TimeoutError,
 )
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# asyncpg's own errors (keel.db.direct runs statements on the driver without SQLAlchemy) that
+# mean the server is unreachable: connection exceptions (class 08), shutting down or starting
+# (57P01-57P03), out of connections (53300). Matched by SQLSTATE: no asyncpg import here.
+_PG_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 _last_logged: dict[str, float] = {}
 _suppressed: dict[str, int] = {}
 
@@ -57,6 +61,15 @@ def _raised_in(err: BaseException) -> str | None:
     return None
 
 
+def _driver_outage(err: BaseException) -> bool:
+    sqlstate = getattr(err, "sqlstate", None)
+    return (
+        type(err).__module__.startswith("asyncpg")
+        and isinstance(sqlstate, str)
+        and sqlstate.startswith(_PG_UNAVAILABLE_SQLSTATES)
+    )
+
+
 def unavailable_dependency(exc: BaseException) -> str | None:
     """``"database"`` or ``"redis"`` when ``exc`` says that one is unreachable, else None."""
     chain = _chain(exc)
@@ -66,6 +79,8 @@ def unavailable_dependency(exc: BaseException) -> str | None:
         if isinstance(err, _DATABASE_ERRORS):
             return "database"
         if isinstance(err, sqlalchemy.exc.DBAPIError) and err.connection_invalidated:
+            return "database"
+        if _driver_outage(err):
             return "database"
     for err in chain:
         if isinstance(err, OSError):  # ConnectionError, TimeoutError, socket errors

@@ -1,7 +1,8 @@
 """The process's one way to the database: one engine and one session maker, as a resource.
 
 Everything that talks to the database in a process uses this object: the jobs service and the
-runner (Core statements on :attr:`Database.engine`), the users and API-key services (ORM
+runner (Core statements on :attr:`Database.engine`; on PostgreSQL the jobs service's hottest
+statements on :attr:`Database.direct`, the driver's own pool: keel.db.direct), the users and API-key services (ORM
 sessions from :attr:`Database.sessions`), and advanced-alchemy's ``SQLAlchemyPlugin``, which is
 handed the same engine and session maker (``keel.db.component``) instead of building its own.
 
@@ -21,7 +22,8 @@ from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keel.config import Settings
-from keel.db.engine import connect_with_retries, ping, sqlalchemy_config
+from keel.db.direct import DirectPool
+from keel.db.engine import connect_args, connect_with_retries, ping, sqlalchemy_config
 from keel.db.migrate import check_at_head
 from keel.db.url import DbTarget, database_target
 from keel.lifecycle import Resource
@@ -39,8 +41,19 @@ class Database:
         config = sqlalchemy_config(settings)
         self.engine: AsyncEngine = config.get_engine()
         self.sessions = cast("async_sessionmaker[AsyncSession]", config.create_session_maker())
+        db = settings.db
+        # PostgreSQL: the hot statements' driver-level pool (keel.db.direct); None elsewhere.
+        self.direct: DirectPool | None = (
+            DirectPool(
+                self.engine, connect_args(self.target, db.connect_timeout), db.direct_pool_size
+            )
+            if self.target.type == "postgresql" and db.direct_pool_size > 0
+            else None
+        )
 
     async def start(self) -> None:
+        if self.direct is not None:
+            await self.direct.open()  # connects nothing yet (see keel.db.direct)
         error = await connect_with_retries(
             self.engine, self.target, self._settings.db.connect_retries
         )
@@ -52,6 +65,8 @@ class Database:
         logger.error("{}; continuing: /health/ready reports the database until it is back", error)
 
     async def stop(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:

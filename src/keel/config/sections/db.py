@@ -26,6 +26,11 @@ class DbSettings(msgspec.Struct, frozen=True, kw_only=True):
         default=5, name="DB_POOL_SIZE"
     )
     max_overflow: int = msgspec.field(default=10, name="DB_MAX_OVERFLOW")
+    # PostgreSQL: connections of the driver-level pool the hottest statements use
+    # (keel.db.direct), on top of DB_POOL_SIZE + DB_MAX_OVERFLOW; 0 = none (all via SQLAlchemy).
+    direct_pool_size: Annotated[int, msgspec.Meta(ge=0, le=1000)] = msgspec.field(
+        default=5, name="DB_DIRECT_POOL_SIZE"
+    )
     pool_timeout: float = msgspec.field(default=30.0, name="DB_POOL_TIMEOUT")
     pool_recycle: int = msgspec.field(default=1800, name="DB_POOL_RECYCLE")
     connect_timeout: float = msgspec.field(default=5.0, name="DB_CONNECT_TIMEOUT")

@@ -16,6 +16,7 @@ def component(runtime: Runtime) -> Component:
         runtime.ids.ids,
         runtime.jobs_queue.enqueue,
         runtime.settings.worker.max_attempts,
+        direct=runtime.database.direct,
     )
     limits = JobLimits.from_settings(runtime.settings.worker)
     return Component(name="jobs", route_handlers=[jobs_router(service, limits)], errors=JOB_ERRORS)

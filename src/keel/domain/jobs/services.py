@@ -7,7 +7,7 @@ UPDATE on its row, the source of truth.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from loguru import logger
@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.batching import Batcher
+from keel.db.direct import DirectPool
 from keel.domain.jobs.kinds import get_kind
 from keel.domain.jobs.models import JobStatus
 from keel.domain.jobs.ownership import Viewer
 from keel.domain.jobs.schemas import JobAccepted, JobPage, JobView
-from keel.domain.jobs.table import BY_ID, autocommit, aware, jobs, utcnow
+from keel.domain.jobs.table import BY_ID, BY_ID_SQL, autocommit, aware, jobs, utcnow
 from keel.ids import Snowflake
 from keel.metrics.hooks import job_accepted
 from keel.resilience import describe_exception
@@ -48,23 +49,28 @@ class EnqueueFailedError(Exception):
     """The broker did not take the message; the job was not accepted."""
 
 
-def to_view(row: Row[Any] | Any) -> JobView:
+def to_view(row: Row[Any]) -> JobView:
+    return view_of(row._mapping)
+
+
+def view_of(row: Mapping[str, Any]) -> JobView:
+    """The API's view of a jobs row (a SQLAlchemy row's mapping or an asyncpg record)."""
     return JobView(
-        id=str(row.id),
-        kind=row.kind,
-        queue=row.queue,
-        status=row.status,
-        payload=row.payload,
-        attempts=row.attempts,
-        max_attempts=row.max_attempts,
-        result=row.result,
-        error=row.error,
-        idempotency_key=row.idempotency_key,
-        owner=row.created_by,
-        worker_id=row.worker_id,
-        created_at=aware(row.created_at),
-        started_at=aware(row.started_at),
-        finished_at=aware(row.finished_at),
+        id=str(row["id"]),
+        kind=row["kind"],
+        queue=row["queue"],
+        status=row["status"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        result=row["result"],
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        owner=row["created_by"],
+        worker_id=row["worker_id"],
+        created_at=aware(row["created_at"]),
+        started_at=aware(row["started_at"]),
+        finished_at=aware(row["finished_at"]),
     )
 
 
@@ -82,10 +88,19 @@ class JobService:
     """API side: accept, read, page, cancel."""
 
     def __init__(
-        self, engine: AsyncEngine, ids: Snowflake, enqueue: Enqueue, max_attempts: int
+        self,
+        engine: AsyncEngine,
+        ids: Snowflake,
+        enqueue: Enqueue,
+        max_attempts: int,
+        *,
+        direct: DirectPool | None = None,
     ) -> None:
         # Every operation here is one statement: autocommit saves the BEGIN/COMMIT round trips.
         self._engine = autocommit(engine)
+        # PostgreSQL: the read by id runs on the driver's pool (keel.db.direct), CPU-bound
+        # otherwise by SQLAlchemy's per-statement machinery.
+        self._direct = direct
         self._ids = ids
         self._enqueue = enqueue
         self._max_attempts = max_attempts
@@ -180,11 +195,16 @@ class JobService:
     async def get(self, job_id: int, viewer: Viewer | None = None) -> JobView:
         """The job, or :class:`JobNotFoundError` when there is none or ``viewer`` may not see
         it (the same answer: no existence oracle). No viewer: internal use, unrestricted."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(BY_ID, {"job_id": job_id})).first()
-        if row is None or (viewer is not None and not viewer.may_see(row.created_by)):
+        row: Mapping[str, Any] | None
+        if self._direct is not None:
+            row = await self._direct.fetchrow(BY_ID_SQL, job_id)
+        else:
+            async with self._engine.connect() as conn:
+                found = (await conn.execute(BY_ID, {"job_id": job_id})).first()
+            row = None if found is None else found._mapping
+        if row is None or (viewer is not None and not viewer.may_see(row["created_by"])):
             raise JobNotFoundError(f"job {job_id} not found")
-        return to_view(row)
+        return view_of(row)
 
     async def page(
         self,
