@@ -111,12 +111,15 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER, header_value))
                 if self.response_headers:
-                    present = {name.lower() for name, _ in headers}
-                    headers.extend(
-                        h for h in self._extra_headers(scope["path"]) if h[0] not in present
-                    )
+                    extra = self._extra_headers(scope["path"])
+                    extra_names = {name for name, _ in extra}
+                    # Usually no response sets one of these itself: then nothing is filtered.
+                    if any(name.lower() in extra_names for name, _ in headers):
+                        present = {name.lower() for name, _ in headers}
+                        extra = [h for h in extra if h[0] not in present]
+                    headers += extra
+                headers.append((REQUEST_ID_HEADER, header_value))
                 message["headers"] = headers
             await send(message)
 

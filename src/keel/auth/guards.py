@@ -6,6 +6,10 @@
 ``require_user`` only a person's JWT; ``require_role("admin")`` a caller holding that role.
 Failures are 401 (no or bad credentials) or 403 (valid caller, not allowed), never detailed.
 Guards are ``async``: Litestar runs a plain function guard in a worker thread on every request.
+
+Hot routes use :data:`CALLER_REQUIRED` instead of ``require_authenticated``: the same rule (no
+caller: 401), applied by the authentication middleware itself. A Litestar guard costs a copy of
+the route handler per request (~10 us, 5 % of a read by id) before it even runs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from litestar.handlers.base import BaseRouteHandler
 
 from keel.auth.errors import unauthorized
 from keel.auth.principal import Principal
+
+# Route ``opt``: the authentication middleware answers 401 when the request has no caller.
+CALLER_REQUIRED = "keel_caller_required"
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 

@@ -1,7 +1,8 @@
 """The Litestar authentication middleware: a Bearer JWT or an HMAC request signature.
 
 No credentials: the request goes on with ``scope["user"] = None`` and the route's guard decides
-(public routes need nothing). Credentials present but not valid: 401 at once, with one generic
+(public routes need nothing); a route with the ``CALLER_REQUIRED`` opt (keel.auth.guards) gets
+401 here at once. Credentials present but not valid: 401 at once, with one generic
 message; the reason goes to the log. Presenting both schemes at once is refused too.
 
 A signature covers the body, so the middleware builds the request with ``receive`` (Litestar's
@@ -25,6 +26,7 @@ from litestar.middleware import ASGIMiddleware
 from loguru import logger
 
 from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthorized
+from keel.auth.guards import CALLER_REQUIRED
 from keel.auth.principal import Principal, parse_id
 from keel.auth.signatures import (
     SCHEME,
@@ -78,6 +80,8 @@ class AuthenticationMiddleware(ASGIMiddleware):
         request: Request[Any, Any, Any] = Request(scope, receive, send)
         try:
             principal = await self.authenticate(request)
+            if principal is None and scope["route_handler"].opt.get(CALLER_REQUIRED):
+                raise unauthorized()
         except HTTPException as exc:
             await _send_error(request, exc)
             return

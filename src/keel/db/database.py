@@ -2,9 +2,10 @@
 
 Everything that talks to the database in a process uses this object: the jobs service and the
 runner (Core statements on :attr:`Database.engine`; on PostgreSQL the jobs service's hottest
-statements on :attr:`Database.direct`, the driver's own pool: keel.db.direct), the users and API-key services (ORM
-sessions from :attr:`Database.sessions`), and advanced-alchemy's ``SQLAlchemyPlugin``, which is
-handed the same engine and session maker (``keel.db.component``) instead of building its own.
+statements on :attr:`Database.direct`, the driver's own pool: keel.db.direct), the users and
+API-key services (ORM sessions from :attr:`Database.sessions`), and advanced-alchemy's
+``SQLAlchemyPlugin``, which is handed the same engine and session maker (``keel.db.component``)
+instead of building its own.
 
 Start-up policy (documented in docs/operations): a wrong password or a missing database ends
 the start with one line (host, port, database, cause): waiting cannot fix those. An unreachable

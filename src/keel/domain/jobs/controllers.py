@@ -2,14 +2,13 @@
 dependency injection (``job_service``); its errors map to status codes in :data:`JOB_ERRORS`
 (applied by :mod:`keel.http_errors`).
 
-Guards: :data:`JOBS_GUARDS` (on the router of every route here) requires an authenticated
-caller. Every route sees only the caller's own jobs (keel.domain.jobs.ownership); others' are
-404.
+Every route here requires an authenticated caller: :data:`JOBS_OPT` on the router (the
+``CALLER_REQUIRED`` rule of keel.auth.guards, enforced by the authentication middleware).
+Every route sees only the caller's own jobs (keel.domain.jobs.ownership); others' are 404.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, get, post
@@ -27,7 +26,8 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from keel.auth.guards import current_principal, require_authenticated
+from keel.auth.errors import unauthorized
+from keel.auth.guards import CALLER_REQUIRED, current_principal
 from keel.components import provided
 from keel.domain.jobs.kinds import InvalidPayloadError, UnknownKindError
 from keel.domain.jobs.limits import JobLimits, TooManyActiveJobsError
@@ -45,8 +45,8 @@ from keel.domain.jobs.services import (
 from keel.http_errors import ErrorStatus
 from keel.ids import IdError
 
-# Route guards for every jobs endpoint: a caller with a valid JWT or a valid request signature.
-JOBS_GUARDS: list[Callable[..., Any]] = [require_authenticated]
+# Every jobs endpoint: a caller with a valid JWT or a valid request signature.
+JOBS_OPT: dict[str, Any] = {CALLER_REQUIRED: True}
 
 _RETRY_SOON = ErrorStatus(HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "1"})
 # What each error of the jobs service answers (detail: the error's message).
@@ -65,7 +65,8 @@ JOB_ERRORS: dict[type[Exception], ErrorStatus] = {
 
 def _viewer(request: Request[Any, Any, Any]) -> Viewer:
     principal = current_principal(request)
-    assert principal is not None  # JOBS_GUARDS ran
+    if principal is None:  # JOBS_OPT makes the middleware refuse these before they get here
+        raise unauthorized()
     return viewer_of(principal)
 
 
@@ -149,10 +150,10 @@ class JobsController(Controller):
 
 
 def jobs_router(service: JobService, limits: JobLimits) -> Router:
-    """The jobs routes with the guards configured now (read at app build time)."""
+    """The jobs routes, every one requiring a caller (:data:`JOBS_OPT`)."""
     return Router(
         path="/",
         route_handlers=[JobsController],
-        guards=list(JOBS_GUARDS),
+        opt=dict(JOBS_OPT),
         dependencies={"job_service": provided(service), "job_limits": provided(limits)},
     )
