@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.config.sections.worker import WorkerSettings
@@ -20,6 +20,15 @@ from keel.domain.jobs.kinds import ChecksumPayload, InvalidPayloadError, SleepPa
 from keel.domain.jobs.models import Job, JobStatus
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+_jobs = Job.__table__
+# How many of an owner's jobs are active, counting no further than the limit: on the
+# (created_by, status) index that reads at most ``limit`` entries however many jobs it had.
+_ACTIVE_UP_TO_LIMIT = select(func.count()).select_from(
+    select(_jobs.c.id)
+    .where(_jobs.c.created_by == bindparam("owner"), _jobs.c.status.in_(_ACTIVE))
+    .limit(bindparam("limit"))
+    .subquery()
+)
 # A caller over its limit waits for jobs to finish; a few seconds is the usual job length.
 RETRY_AFTER_SECONDS = 5
 
@@ -67,9 +76,13 @@ class JobLimits:
         self.check_payload(kind, parsed)
         if owner is None:
             return
-        jobs = Job.__table__
-        query = select(func.count()).where(jobs.c.created_by == owner, jobs.c.status.in_(_ACTIVE))
         async with engine.connect() as conn:
-            active = int((await conn.execute(query)).scalar_one())
+            active = int(
+                (
+                    await conn.execute(
+                        _ACTIVE_UP_TO_LIMIT, {"owner": owner, "limit": self.max_active_per_owner}
+                    )
+                ).scalar_one()
+            )
         if active >= self.max_active_per_owner:
             raise TooManyActiveJobsError(self.max_active_per_owner)

@@ -32,6 +32,8 @@ class Job(Base):
         Index("ix_jobs_kind_id", "kind", "id"),
         # A caller's own jobs, newest first; its idempotency keys are its own.
         Index("ix_jobs_created_by_id", "created_by", "id"),
+        # The admission check: an owner's queued and running jobs (keel.domain.jobs.limits).
+        Index("ix_jobs_created_by_status", "created_by", "status"),
         UniqueConstraint(
             "created_by", "idempotency_key", name="uq_jobs_created_by_idempotency_key"
         ),
