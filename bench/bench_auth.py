@@ -110,13 +110,25 @@ def run(backing: dict[str, str], work: Path) -> None:
         )
         with urllib.request.urlopen(job_request) as response:
             job_path = f"/api/jobs/{json.loads(response.read())['id']}"
+        # A job of the API key's own: a signed caller sees only its jobs (others' are 404).
+        body = b'{"kind": "echo", "payload": {}}'
+        signed_headers = sign_request(
+            key_id=key["key_id"], secret=key["secret"], method="POST", path="/api/jobs", body=body
+        )
+        key_job_request = urllib.request.Request(
+            f"{base}/api/jobs",
+            data=body,
+            headers={"Content-Type": "application/json", **signed_headers},
+        )
+        with urllib.request.urlopen(key_job_request) as response:
+            key_job_path = f"/api/jobs/{json.loads(response.read())['id']}"
         endpoints = {
             "/health/live (no auth)": ("/health/live", "none"),
             "/api/auth/whoami JWT": ("/api/auth/whoami", "jwt"),
             "/api/auth/whoami signed": ("/api/auth/whoami", "sig"),
             "/api/users/me JWT": ("/api/users/me", "jwt"),
             "GET /api/jobs/{id} JWT": (job_path, "jwt"),
-            "GET /api/jobs/{id} signed": (job_path, "sig"),
+            "GET /api/jobs/{id} signed": (key_job_path, "sig"),
         }
         only = os.environ.get("BENCH_ONLY")  # e.g. "jobs": just the endpoints whose label has it
         if only:

@@ -18,22 +18,28 @@ from pathlib import Path
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-# Granian as every benchmark runs it: one worker, one runtime thread, uvloop (then --port ...).
-GRANIAN = [
-    sys.executable,
-    "-m",
-    "granian",
-    "--interface",
-    "asgi",
-    "--loop",
-    "uvloop",
-    "--workers",
-    "1",
-    "--runtime-threads",
-    "1",
-    "--backlog",
-    "1024",
-]
+
+def granian(workers: int = 1) -> list[str]:
+    """Granian as every benchmark runs it: ``workers`` processes, one runtime thread each,
+    uvloop (then --port ...)."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--loop",
+        "uvloop",
+        "--workers",
+        str(workers),
+        "--runtime-threads",
+        "1",
+        "--backlog",
+        "1024",
+    ]
+
+
+GRANIAN = granian(1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,28 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / tick
 
 
+def group_rss_mib(pgid: int) -> list[float]:
+    """Resident memory (MiB) of each live process in a process group, from /proc."""
+    sizes: list[float] = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            stat = (status.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) != pgid:
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(sizes)
+
+
+def machine_line() -> str:
+    """The load average and CPU count, printed next to every figure that depends on them."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def _ms(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
@@ -113,6 +141,7 @@ def wrk(
     headers: Sequence[str] = (),
     script: str | None = None,
 ) -> LoadResult:
+    """wrk (a C client: one thread, ``connections`` connections) for ``seconds``."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
