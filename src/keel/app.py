@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from loguru import logger
 
@@ -127,10 +126,6 @@ def create_app(
         lifespan=[_lifespan(settings, stack)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,
-        # Probes (kubelet, Docker, a load balancer) send the pod or container address as Host.
-        allowed_hosts=AllowedHostsConfig(allowed_hosts=http.allowed_hosts, exclude=["^/health/"])
-        if http.allowed_hosts != ["*"]
-        else None,
         openapi_config=openapi,
         request_max_body_size=http.max_body_bytes,
         request_class=SafeJsonRequest,
@@ -141,12 +136,14 @@ def create_app(
     )
     if openapi is not None:
         complete_openapi(app)  # the errors, security schemes and strict bodies (keel.openapi)
-    # Request id, access log and response headers: one layer around everything (404s too).
+    # Request id, host check, access log and response headers: one layer around everything
+    # (404s too); ALLOWED_HOSTS is checked there (keel.host_check).
     return request_context.install(
         app,
         access_log=http.access_log,
         response_headers=[h for c in components for h in c.response_headers],
         observers=[o for c in components for o in c.response_observers],
+        allowed_hosts=http.allowed_hosts,
     )
 
 

@@ -1,4 +1,5 @@
-"""Request id, access log and per-response headers, as one raw ASGI layer around the whole app.
+"""Request id, host check, access log and per-response headers: one raw ASGI layer around the
+whole app.
 
 ``X-Request-ID`` from the client is honoured when it is a sane token, otherwise one is generated;
 either way it is returned on the response, bound to every log line of the request, and put in the
@@ -9,7 +10,10 @@ wrapper.
 :func:`install` wraps Litestar's own ASGI handler, outside its router, exception handling and
 CORS: a 404, a 405, a CORS preflight or an error Litestar turned into a 500 gets its id, its
 headers and its access line too, which a Litestar middleware (run per route) would miss. One
-layer instead of a middleware plus ``before_send`` hooks is also the cheapest per request.
+layer instead of a middleware plus ``before_send`` hooks is also the cheapest per request: it
+reads the request headers once, for the request id, the Host (``ALLOWED_HOSTS``,
+:mod:`keel.host_check`; a refused host gets 400 here) and whether an Origin is present (without
+one, Litestar's CORS layer is skipped: it would only pass the request on).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from keel import logging as keel_logging
+from keel.host_check import REFUSED_BODY, HostCheck
 from keel.logging import request_id_var
 
 if TYPE_CHECKING:
@@ -52,11 +57,19 @@ def _new_request_id() -> str:
     return f"{_id_prefix}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _read_headers(scope: Scope) -> tuple[str | None, bytes | None, bool]:
+    """One pass over the request headers: (a sane client request id, Host, Origin present)."""
+    request_id: str | None = None
+    host: bytes | None = None
+    origin = False
     for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
-    return None
+        if name == b"host":
+            host = value
+        elif name == REQUEST_ID_HEADER:
+            request_id = value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+        elif name == b"origin":
+            origin = True
+    return request_id, host, origin
 
 
 class ResponseHeaders(Protocol):
@@ -87,8 +100,14 @@ class RequestContextMiddleware:
         access_log: bool,
         response_headers: Sequence[ResponseHeaders] = (),
         observers: Sequence[ResponseObserver] = (),
+        host_check: HostCheck | None = None,
+        without_cors: ASGIApp | None = None,
     ) -> None:
         self.app = app
+        # Litestar's CORS layer only passes through a request without Origin, after parsing
+        # every header to find out: such requests skip it (``without_cors`` is what it wraps).
+        self.without_cors = without_cors or app
+        self.host_check = host_check
         self.access_log = access_log
         self.response_headers = list(response_headers)
         self.observers = list(observers)
@@ -100,7 +119,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or _new_request_id()
+        incoming_id, host, origin = _read_headers(scope)
+        request_id = incoming_id or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header_value = request_id.encode("ascii")
         status = 500
@@ -128,7 +148,10 @@ class RequestContextMiddleware:
         for observer in self.observers:
             observer.begin()
         try:
-            await self.app(scope, receive, send_with_id)
+            if self.host_check is not None and not self.host_check.allows(host, scope["path"]):
+                await _refuse_host(send_with_id)
+            else:
+                await (self.app if origin else self.without_cors)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
             if self.observers:
@@ -146,22 +169,43 @@ class RequestContextMiddleware:
                 )
 
 
+async def _refuse_host(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(REFUSED_BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": REFUSED_BODY, "more_body": False})
+
+
 def install(
     app: Litestar,
     *,
     access_log: bool,
     response_headers: Sequence[ResponseHeaders] = (),
     observers: Sequence[ResponseObserver] = (),
+    allowed_hosts: Sequence[str] = ("*",),
 ) -> Litestar:
     """Put :class:`RequestContextMiddleware` around all of ``app`` (see the module docstring).
 
     ``asgi_handler`` is what ``Litestar.__call__`` runs for every HTTP and websocket scope
     (lifespan events go elsewhere); tests/unit/core/test_app.py checks a 404 still passes here.
+    With ``cors_config`` Litestar makes it its CORS layer around the rest (``.app``).
     """
+    handler = app.asgi_handler
+    inner = getattr(handler, "app", None)
+    without_cors = inner if app.cors_config and type(handler).__name__ == "CORSMiddleware" else None
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler,
+        handler,
         access_log=access_log,
         response_headers=response_headers,
         observers=observers,
+        host_check=HostCheck.from_setting(allowed_hosts),
+        without_cors=without_cors,
     )
     return app
