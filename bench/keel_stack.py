@@ -137,7 +137,7 @@ def api(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, int]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [*granian(workers), "--port", str(port), "--factory", "keel.app:app_factory"]
-    hosts = {"ALLOWED_HOSTS": f"127.0.0.1:{port}"}
+    hosts = {"ALLOWED_HOSTS": "127.0.0.1"}
     with running(cmd, f"{base}/health/live", {**env, **hosts}) as proc:
         yield base, proc.pid
 

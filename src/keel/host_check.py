@@ -3,8 +3,8 @@
 The outer ASGI layer (:mod:`keel.middleware`) reads the Host header in the one pass it makes
 over the request headers anyway; a Litestar middleware would parse them again for every route.
 Rules: an entry is a host name or address (``api.example.com``, ``127.0.0.1``) or a wildcard for
-its subdomains (``*.example.com``); the port in the header is ignored (``127.0.0.1:8000``
-matches ``127.0.0.1``), as is case. ``*`` alone allows every host (the check is then off).
+its subdomains (``*.example.com``); ports are ignored, in the header and in an entry
+(``127.0.0.1:8000`` matches ``127.0.0.1``), as is case. ``*`` allows every host (no check).
 Probes are exempt (``/health/``): kubelet, Docker and load balancers send the container's
 address as Host.
 """
@@ -17,9 +17,17 @@ PROBE_PREFIX = "/health/"
 REFUSED_BODY = b'{"status_code":400,"detail":"invalid host header"}'
 
 
+def _name(host: str) -> str:
+    """``host`` without its port, in lower case (``[::1]:8000`` -> ``::1``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 class HostCheck:
     def __init__(self, allowed: Sequence[str]) -> None:
-        names = [entry.strip().lower() for entry in allowed if entry.strip()]
+        names = [_name(entry) for entry in allowed if entry.strip()]
         self._exact = frozenset(n for n in names if not n.startswith("*."))
         self._suffixes = tuple(n[1:] for n in names if n.startswith("*."))  # ".example.com"
 
@@ -33,9 +41,5 @@ class HostCheck:
             return True
         if not host_header:
             return False
-        host = host_header.decode("latin-1").lower()
-        if host.startswith("["):  # [::1]:8000
-            name = host[1 : host.find("]")] if "]" in host else host
-        else:
-            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = _name(host_header.decode("latin-1"))
         return name in self._exact or name.endswith(self._suffixes)

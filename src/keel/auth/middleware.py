@@ -29,11 +29,13 @@ from keel.auth.errors import CredentialError, ThrottledError, too_many, unauthor
 from keel.auth.guards import CALLER_REQUIRED
 from keel.auth.principal import Principal, parse_id
 from keel.auth.signatures import (
+    HEADERS as SIGNATURE_HEADERS,
+)
+from keel.auth.signatures import (
     SCHEME,
     ApiKeyRecord,
     SignatureVerifier,
     SignedRequest,
-    has_signature_headers,
     presented_key_id,
 )
 from keel.http_errors import http_error_response
@@ -77,21 +79,24 @@ class AuthenticationMiddleware(ASGIMiddleware):
         )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        request: Request[Any, Any, Any] = Request(scope, receive, send)
-        try:
-            principal = await self.authenticate(request)
-            if principal is None and scope["route_handler"].opt.get(CALLER_REQUIRED):
-                raise unauthorized()
-        except HTTPException as exc:
-            await _send_error(request, exc)
-            return
+        authorization, signed = _credentials_presented(scope)
+        principal: Principal | None = None
+        if authorization is not None or signed or scope["route_handler"].opt.get(CALLER_REQUIRED):
+            request: Request[Any, Any, Any] = Request(scope, receive, send)
+            try:
+                principal = await self.authenticate(request, authorization, signed)
+                if principal is None:  # no credentials on a route that requires a caller
+                    raise unauthorized()
+            except HTTPException as exc:
+                await _send_error(request, exc)
+                return
         scope["user"] = principal
         scope["auth"] = None
         await next_app(scope, receive, send)
 
-    async def authenticate(self, request: Request[Any, Any, Any]) -> Principal | None:
-        authorization = request.headers.get("authorization")
-        signed = has_signature_headers(request.headers)
+    async def authenticate(
+        self, request: Request[Any, Any, Any], authorization: str | None, signed: bool
+    ) -> Principal | None:
         if authorization is None and not signed:
             return None
         if authorization is not None and signed:
@@ -196,6 +201,23 @@ class AuthenticationMiddleware(ASGIMiddleware):
         return Principal(
             kind="service", id=record.id, name=record.name, roles=frozenset(record.roles)
         )
+
+
+_SIGNATURE_HEADERS = frozenset(name.lower().encode("latin-1") for name in SIGNATURE_HEADERS)
+
+
+def _credentials_presented(scope: Scope) -> tuple[str | None, bool]:
+    """(the Authorization header, whether any signature header is present), read from the raw
+    headers: most requests need nothing else, so Litestar's header parsing is not paid here."""
+    authorization: str | None = None
+    signed = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:  # the first one, as Litestar's headers.get() reads it
+                authorization = value.decode("latin-1")
+        elif name in _SIGNATURE_HEADERS:
+            signed = True
+    return authorization, signed
 
 
 async def _send_error(request: Request[Any, Any, Any], exc: HTTPException) -> None:
