@@ -41,6 +41,7 @@ from loadgen import LoadResult, group_cpu_seconds, group_rss_mib, machine_line, 
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "3000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PROFILE = os.environ.get("BENCH_PROFILE")
 DRIVER = f"wrk -t1 -c32 -d{SECONDS}s (C client)"
 
@@ -138,10 +139,63 @@ def _create_job(base: str, token: str) -> str:
         return job_id
 
 
-def _live(env: dict[str, str], access_log: bool) -> LoadResult:
-    with stack.api({**env, "HTTP_ACCESS_LOG": str(access_log).lower()}) as (base, _):
-        wrk(f"{base}/health/live", seconds=1)
-        return wrk(f"{base}/health/live", seconds=SECONDS)
+@dataclass(frozen=True)
+class HttpFigures:
+    live_quiet: LoadResult
+    live_logged: LoadResult
+    read: LoadResult
+    read_cpu_us: float  # Keel's API process CPU per GET /api/jobs/{id}
+    bare_live: LoadResult
+    bare_read: LoadResult
+
+
+def _best(current: LoadResult | None, new: LoadResult) -> LoadResult:
+    if current is None or new.requests_per_second > current.requests_per_second:
+        return new
+    return current
+
+
+def _http(env: dict[str, str], backing: dict[str, str], token: str) -> tuple[HttpFigures, str]:
+    """Keel (access log off, and on at INFO) and the bare app, all running at once, measured in
+    turn ROUNDS times: each figure is its best round (other load only ever lowers one), so a
+    burst of noise on this shared machine does not decide a ratio. Returns the figures and the
+    id of the job read (a job of the bench's caller)."""
+    auth = f"Authorization: Bearer {token}"
+    logged_env = {**env, "HTTP_ACCESS_LOG": "true", "LOG_LEVEL": "INFO"}
+    with (
+        stack.api({**env, "HTTP_ACCESS_LOG": "false"}) as (quiet, quiet_group),
+        stack.api(logged_env) as (logged, _),
+    ):
+        job_id = _create_job(quiet, token)
+        with ceilings.bare_app(backing) as bare:
+            loads = {
+                "bare_live": (f"{bare}/health/live", []),
+                "live_quiet": (f"{quiet}/health/live", []),
+                "live_logged": (f"{logged}/health/live", []),
+                "bare_read": (f"{bare}/api/jobs/{job_id}", []),
+                "read": (f"{quiet}/api/jobs/{job_id}", [auth]),
+            }
+            for url, headers in loads.values():
+                wrk(url, seconds=1, headers=headers)
+            best: dict[str, LoadResult | None] = dict.fromkeys(loads)
+            read_cpu_us = float("inf")
+            for round_ in range(ROUNDS):
+                for name, (url, headers) in loads.items():
+                    spy = (
+                        _profile("api-get", quiet_group) if name == "read" and not round_ else None
+                    )
+                    cpu = group_cpu_seconds(quiet_group)
+                    result = wrk(url, seconds=SECONDS, headers=headers)
+                    if name == "read":
+                        used = group_cpu_seconds(quiet_group) - cpu
+                        per_request = 1e6 * used / (result.requests_per_second * SECONDS)
+                        read_cpu_us = min(read_cpu_us, per_request)
+                    _wait(spy)
+                    best[name] = _best(best[name], result)
+    found = {name: result for name, result in best.items() if result is not None}
+    if found["bare_read"].non_2xx:
+        raise SystemExit(f"bare app: GET /api/jobs/{job_id} answered non-2xx")
+    return HttpFigures(read_cpu_us=read_cpu_us, **found), job_id
 
 
 def _ratio(value: float, ceiling: float) -> str:
@@ -151,19 +205,8 @@ def _ratio(value: float, ceiling: float) -> str:
 def headline(env: dict[str, str], backing: dict[str, str]) -> None:
     token = _token(env)
     auth = f"Authorization: Bearer {token}"
-    live_quiet = _live(env, access_log=False)
-    live_logged = _live(env, access_log=True)
+    http, _ = _http(env, backing, token)
     with stack.api(env) as (base, api_group):
-        job_id = _create_job(base, token)
-        url = f"{base}/api/jobs/{job_id}"
-        wrk(url, seconds=1, headers=[auth])
-        spy = _profile("api-get", api_group)
-        cpu = group_cpu_seconds(api_group)
-        read = wrk(url, seconds=SECONDS, headers=[auth])
-        read_cpu_us = (
-            1e6 * (group_cpu_seconds(api_group) - cpu) / (read.requests_per_second * SECONDS)
-        )
-        _wait(spy)
         stack.clear_jobs(env)
         stack.enqueue_directly(env, BACKLOG)
         with stack.worker(env) as worker_group:
@@ -172,20 +215,22 @@ def headline(env: dict[str, str], backing: dict[str, str]) -> None:
             drained, drain_per_s = stack.drain_rate(env)
             _wait(spy)
             full = _jobs_run(env, base, api_group, worker_group, auth, pace=0)
-            # Paced: each of the 32 connections waits 22 ms after each answer: at most ~1,450
-            # jobs/s offered, ~1,100 once the answers' own latency adds to the wait; the figure
+            # Paced: each of the 32 connections waits 15 ms after each answer: at most ~2,100
+            # jobs/s offered, ~1,300 once the answers' own latency adds to the wait; the figure
             # printed is what got done.
-            pace_ms = 22
+            pace_ms = 15
             paced = _jobs_run(env, base, api_group, worker_group, auth, pace=pace_ms)
-    bare = ceilings.bare_http(backing, job_id, SECONDS)
     pg_jobs = ceilings.pgbench_jobs(backing, SECONDS)
     xadds = ceilings.redis_xadd(backing)
 
-    print(f"\nHeadline: driven by {DRIVER}; 1 Granian worker; {machine_line()}")
+    print(
+        f"\nHeadline: driven by {DRIVER}, best of {ROUNDS} interleaved rounds; 1 Granian worker;"
+        f" {machine_line()}"
+    )
     rows = [
-        ("GET /health/live, access log off", live_quiet, bare["live"], ">= 85 %"),
-        ("GET /health/live, access log on", live_logged, bare["live"], ">= 70 %"),
-        ("GET /api/jobs/{id}, JWT", read, bare["read"], ">= 70 %"),
+        ("GET /health/live, access log off", http.live_quiet, http.bare_live, ">= 85 %"),
+        ("GET /health/live, access log on", http.live_logged, http.bare_live, ">= 70 %"),
+        ("GET /api/jobs/{id}, JWT", http.read, http.bare_read, ">= 70 %"),
     ]
     print(f"{'workload':<36} {'Keel':>12} {'ceiling (bare Litestar)':>25} {'ratio':>7}  target")
     for label, keel, ceiling, target in rows:
@@ -195,7 +240,7 @@ def headline(env: dict[str, str], backing: dict[str, str]) -> None:
             f"   {_ratio(keel.requests_per_second, ceiling.requests_per_second)}  {target}"
             f"   (Keel p99 {keel.p99_ms:.1f} ms, non-2xx {keel.non_2xx})"
         )
-    print(f"  GET /api/jobs/{{id}}: Keel's API process {read_cpu_us:.0f} us CPU per request")
+    print(f"  GET /api/jobs/{{id}}: Keel's API process {http.read_cpu_us:.0f} us CPU per request")
     print(
         f"{'POST /api/jobs accepted':<36} {full.post.requests_per_second:>8,.0f} /s"
         f"   (p99 {full.post.p99_ms:.1f} ms, non-2xx {full.post.non_2xx}; 1 API + 1 worker)"

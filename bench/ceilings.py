@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-from loadgen import LoadResult, free_port, granian, running, wrk
+from loadgen import free_port, granian, running
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,19 +39,14 @@ def dsn(backing: Mapping[str, str]) -> str:
     )
 
 
-def bare_http(backing: Mapping[str, str], job_id: str, seconds: int) -> dict[str, LoadResult]:
-    """wrk against the bare app: /health/live and GET /api/jobs/{job_id}."""
+@contextmanager
+def bare_app(backing: Mapping[str, str]) -> Iterator[str]:
+    """The bare app under the same Granian settings as Keel: its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"PYTHONPATH": str(HERE), "BARE_DSN": dsn(backing)}
     with running([*granian(1), "--port", str(port), "bare_app:app"], f"{base}/health/live", env):
-        wrk(f"{base}/health/live", seconds=1)
-        live = wrk(f"{base}/health/live", seconds=seconds)
-        wrk(f"{base}/api/jobs/{job_id}", seconds=1)
-        read = wrk(f"{base}/api/jobs/{job_id}", seconds=seconds)
-    if read.non_2xx:
-        raise SystemExit(f"bare app: GET /api/jobs/{job_id} answered {read.non_2xx} non-2xx")
-    return {"live": live, "read": read}
+        yield base
 
 
 def pgbench_jobs(backing: Mapping[str, str], seconds: int) -> float:
