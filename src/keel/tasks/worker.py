@@ -10,6 +10,7 @@ the job queue over this broker), its heartbeat, the sweeper and the job runner; 
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from loguru import logger
@@ -66,6 +67,7 @@ class WorkerProcess:
             enqueue=self.runtime.jobs_queue.enqueue,
         )
         self.broker.state[jobs_task.RUNNER_STATE_KEY] = self.runner
+        gc.freeze()  # as the API does after start-up (keel.app): full collections skip it all
 
     async def shutdown(self, _: TaskiqState) -> None:
         logger.bind(lifecycle=True).info("worker {} stopping", self.worker_id)
