@@ -51,7 +51,7 @@ class DirectPool:
         self._pool: Any = None
 
     async def _open(self) -> Any:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         if self._pool is None:
             # min_size=0: creating the pool connects nothing (and cannot fail on a down server)

@@ -53,7 +53,7 @@ def to_view(row: Row[Any]) -> JobView:
     return view_of(row._mapping)
 
 
-def view_of(row: Mapping[str, Any]) -> JobView:
+def view_of(row: Mapping[Any, Any]) -> JobView:
     """The API's view of a jobs row (a SQLAlchemy row's mapping or an asyncpg record)."""
     return JobView(
         id=str(row["id"]),
@@ -195,7 +195,7 @@ class JobService:
     async def get(self, job_id: int, viewer: Viewer | None = None) -> JobView:
         """The job, or :class:`JobNotFoundError` when there is none or ``viewer`` may not see
         it (the same answer: no existence oracle). No viewer: internal use, unrestricted."""
-        row: Mapping[str, Any] | None
+        row: Mapping[Any, Any] | None
         if self._direct is not None:
             row = await self._direct.fetchrow(BY_ID_SQL, job_id)
         else:

@@ -20,7 +20,7 @@ jobs: Table = Job.__table__  # type: ignore[assignment]
 # Building a statement costs ~0.1 ms: the hot ones are built here, once.
 BY_ID = select(jobs).where(jobs.c.id == bindparam("job_id"))
 # The same statement as asyncpg SQL ($1 = the id), for the driver-level pool (keel.db.direct).
-BY_ID_SQL = str(BY_ID.compile(dialect=asyncpg.dialect()))
+BY_ID_SQL = str(BY_ID.compile(dialect=asyncpg.dialect()))  # type: ignore[no-untyped-call]
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
