@@ -100,10 +100,12 @@ class Run:
     worker_cpu_ms: float  # per job, the worker's process group
     api_rss: list[float]
     worker_rss: list[float]
+    stores: str  # the stores' work per job (keel_stack.StoreCounters.per_job)
 
 
 def _jobs_run(env: dict[str, str], base: str, api: int, worker: int, auth: str, pace: int) -> Run:
     stack.clear_jobs(env)
+    stores = stack.StoreCounters.read(env)
     api_cpu, worker_cpu = group_cpu_seconds(api), group_cpu_seconds(worker)
     spies = [_profile("api-post", api), _profile("worker", worker)] if not pace else []
     post = wrk(f"{base}/api/jobs", seconds=SECONDS, headers=[auth], script=_post_script(pace))
@@ -111,6 +113,7 @@ def _jobs_run(env: dict[str, str], base: str, api: int, worker: int, auth: str, 
     for spy in spies:
         _wait(spy)
     stack.wait_done(env, "end to end")
+    stores_after = stack.StoreCounters.read(env)
     flow = stack.Flow.of_echo_jobs(env)
     return Run(
         post,
@@ -119,6 +122,7 @@ def _jobs_run(env: dict[str, str], base: str, api: int, worker: int, auth: str, 
         1000 * (group_cpu_seconds(worker) - worker_cpu) / flow.jobs,
         api_rss,
         worker_rss,
+        stores_after.per_job(stores, flow.jobs),
     )
 
 
@@ -264,7 +268,7 @@ def headline(env: dict[str, str], backing: dict[str, str]) -> None:
     print(f"{'ceiling: Redis alone':<36} {xadds:>8,.0f} XADD/s (redis-benchmark -c32)")
     print(
         f"  cost per job at full load: API {full.api_cpu_ms:.2f} CPU-ms, worker "
-        f"{full.worker_cpu_ms:.2f} CPU-ms"
+        f"{full.worker_cpu_ms:.2f} CPU-ms; {full.stores}"
     )
 
 

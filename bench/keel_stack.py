@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadgen import free_port, granian, running
+from loadgen import free_port, granian, running, server_pid, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -124,6 +124,51 @@ def drain_rate(env: dict[str, str]) -> tuple[int, float]:
         "FROM jobs WHERE kind = 'echo' AND status = 'succeeded'",
     )[0]
     return int(done), int(done) / float(seconds)
+
+
+@dataclass(frozen=True)
+class StoreCounters:
+    """What the stores did: PostgreSQL commits and WAL fsyncs, Redis commands, and the CPU
+    seconds of each server's processes."""
+
+    commits: int
+    wal_syncs: int
+    redis_commands: int
+    postgres_cpu: float
+    redis_cpu: float
+
+    @classmethod
+    def read(cls, env: dict[str, str]) -> StoreCounters:
+        import redis
+
+        commits, syncs = query(
+            env,
+            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),"
+            " (SELECT wal_sync FROM pg_stat_wal)",
+        )[0]
+        client = redis.Redis(host=env["REDIS_HOST"], port=int(env["REDIS_PORT"]))
+        try:
+            commands = int(client.info("stats")["total_commands_processed"])
+        finally:
+            client.close()
+        pg_pid = server_pid("postgres", int(env["DB_PORT"]))
+        redis_pid = server_pid("redis-server", int(env["REDIS_PORT"]))
+        return cls(
+            int(commits),
+            int(syncs),
+            commands,
+            tree_cpu_seconds(pg_pid) if pg_pid else float("nan"),
+            tree_cpu_seconds(redis_pid) if redis_pid else float("nan"),
+        )
+
+    def per_job(self, before: StoreCounters, jobs: int) -> str:
+        return (
+            f"PostgreSQL {(self.commits - before.commits) / jobs:.2f} commits and "
+            f"{(self.wal_syncs - before.wal_syncs) / jobs:.3f} WAL fsyncs, "
+            f"{1000 * (self.postgres_cpu - before.postgres_cpu) / jobs:.2f} CPU-ms; Redis "
+            f"{(self.redis_commands - before.redis_commands) / jobs:.2f} commands, "
+            f"{1000 * (self.redis_cpu - before.redis_cpu) / jobs:.2f} CPU-ms"
+        )
 
 
 def clear_jobs(env: dict[str, str]) -> None:

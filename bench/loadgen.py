@@ -107,6 +107,50 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / tick
 
 
+def _stat_fields(stat: Path) -> list[str] | None:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def server_pid(name: str, port: int) -> int | None:
+    """The pid of the ``name`` server (postgres, redis-server) listening on ``port``, found by
+    its command line."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and Path(args[0].decode(errors="replace")).name == name:
+            joined = b" ".join(args)
+            if f"-p {port}".encode() in joined or f"--port {port}".encode() in joined:
+                return int(cmdline.parent.name)
+    return None
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and all its live descendants (a server's backends), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields is None:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid, used in times.items():
+        current = pid
+        while current not in (0, 1) and current != root:
+            current = parents.get(current, 0)
+        if current == root:
+            total += used
+    return total / tick
+
+
 def group_rss_mib(pgid: int) -> list[float]:
     """Resident memory (MiB) of each live process in a process group, from /proc."""
     sizes: list[float] = []

@@ -18,5 +18,5 @@ def component(runtime: Runtime) -> Component:
         runtime.settings.worker.max_attempts,
         direct=runtime.database.direct,
     )
-    limits = JobLimits.from_settings(runtime.settings.worker)
+    limits = JobLimits.from_settings(runtime.settings.worker, runtime.database.direct)
     return Component(name="jobs", route_handlers=[jobs_router(service, limits)], errors=JOB_ERRORS)

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.config.sections.worker import WorkerSettings
+from keel.db.direct import DirectPool
 from keel.domain.jobs.kinds import ChecksumPayload, InvalidPayloadError, SleepPayload
 from keel.domain.jobs.models import Job, JobStatus
 
@@ -28,6 +29,12 @@ _ACTIVE_UP_TO_LIMIT = select(func.count()).select_from(
     .where(_jobs.c.created_by == bindparam("owner"), _jobs.c.status.in_(_ACTIVE))
     .limit(bindparam("limit"))
     .subquery()
+)
+# The same count as asyncpg SQL ($1 owner, $2 limit); tests/service/auth/test_job_ownership.py
+# runs the limit on PostgreSQL (this) and the Core statement on SQLite.
+_ACTIVE_UP_TO_LIMIT_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE created_by = $1 "
+    "AND status IN ('queued', 'running') LIMIT $2) AS active"
 )
 # A caller over its limit waits for jobs to finish; a few seconds is the usual job length.
 RETRY_AFTER_SECONDS = 5
@@ -48,13 +55,16 @@ class JobLimits:
     max_active_per_owner: int
     max_sleep_seconds: float
     max_checksum_mebibytes: int
+    # PostgreSQL: the count runs on the driver's pool (keel.db.direct), as the read by id does.
+    direct: DirectPool | None = None
 
     @classmethod
-    def from_settings(cls, worker: WorkerSettings) -> JobLimits:
+    def from_settings(cls, worker: WorkerSettings, direct: DirectPool | None = None) -> JobLimits:
         return cls(
             max_active_per_owner=worker.max_active_jobs_per_owner,
             max_sleep_seconds=worker.max_sleep_seconds,
             max_checksum_mebibytes=worker.max_checksum_mebibytes,
+            direct=direct,
         )
 
     def check_payload(self, kind: str, parsed: Any) -> None:
@@ -76,13 +86,13 @@ class JobLimits:
         self.check_payload(kind, parsed)
         if owner is None:
             return
-        async with engine.connect() as conn:
-            active = int(
-                (
-                    await conn.execute(
-                        _ACTIVE_UP_TO_LIMIT, {"owner": owner, "limit": self.max_active_per_owner}
-                    )
-                ).scalar_one()
-            )
+        limit = self.max_active_per_owner
+        if self.direct is not None:
+            row = await self.direct.fetchrow(_ACTIVE_UP_TO_LIMIT_SQL, owner, limit)
+            active = int(row[0])
+        else:
+            async with engine.connect() as conn:
+                query = await conn.execute(_ACTIVE_UP_TO_LIMIT, {"owner": owner, "limit": limit})
+                active = int(query.scalar_one())
         if active >= self.max_active_per_owner:
             raise TooManyActiveJobsError(self.max_active_per_owner)

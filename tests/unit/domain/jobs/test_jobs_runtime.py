@@ -23,6 +23,7 @@ from keel.domain.jobs.kinds import (
     get_kind,
     register,
 )
+from keel.domain.jobs.limits import JobLimits, TooManyActiveJobsError
 from keel.domain.jobs.retry import retry_delay
 from keel.domain.jobs.runner import JobRunner
 from keel.domain.jobs.services import JobService
@@ -199,3 +200,21 @@ async def test_outcome_that_cannot_be_stored_fails_the_job(
     job = await runtime.service.get(job_id)
     assert job.status == "failed"
     assert "storing the outcome failed: IntegrityError" in (job.error or "")
+
+
+async def test_active_job_limit_counts_only_active_jobs(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The admission count (Core statement; PostgreSQL runs its asyncpg twin, covered by
+    tests/service/auth/test_job_ownership.py): queued and running count, finished do not."""
+    settings = _settings(tmp_path)
+    limits = JobLimits(max_active_per_owner=2, max_sleep_seconds=1, max_checksum_mebibytes=1)
+    runtime = _Runtime(engine, settings)
+    first = int((await runtime.service.create("echo", {}, owner="user:1")).id)
+    await limits(engine, "echo", {}, "user:1")  # 1 active < 2
+    await runtime.service.create("echo", {}, owner="user:1", admission=limits)
+    with pytest.raises(TooManyActiveJobsError, match="JOB_MAX_ACTIVE_PER_OWNER"):
+        await limits(engine, "echo", {}, "user:1")
+    await limits(engine, "echo", {}, "user:2")  # another owner's count is its own
+    assert await runtime.runner.execute(first, runtime.ack) == "succeeded"
+    await limits(engine, "echo", {}, "user:1")  # a finished job no longer counts
