@@ -122,9 +122,11 @@ def server_pid(name: str, port: int) -> int | None:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if args and Path(args[0].decode(errors="replace")).name == name:
-            joined = b" ".join(args)
-            if f"-p {port}".encode() in joined or f"--port {port}".encode() in joined:
+        joined = b" ".join(args)
+        # Redis retitles itself "redis-server 127.0.0.1:<port>" (one argument).
+        if args and Path(joined.split(b" ")[0].decode(errors="replace")).name == name:
+            wanted = (f"-p {port}", f"--port {port}", f":{port}")
+            if any(text.encode() in joined for text in wanted):
                 return int(cmdline.parent.name)
     return None
 
