@@ -49,57 +49,33 @@ def bare_app(backing: Mapping[str, str]) -> Iterator[str]:
         yield base
 
 
-def pgbench_jobs(backing: Mapping[str, str], seconds: int) -> float:
-    """Jobs/s PostgreSQL alone sustains for a job's three writes (pgbench, 32 clients)."""
+def _pg_tool(
+    backing: Mapping[str, str], tool: str, args: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run PostgreSQL's ``tool`` (pgbench, psql) against the bench database."""
     from tests.service.servers import pg_bin
 
-    script = Path(tempfile.mkdtemp(prefix="keel-pgbench-")) / "job.sql"
-    script.write_text(_PGBENCH_JOB)
     b = backing
-    done = subprocess.run(
-        [
-            str(pg_bin("pgbench")),
-            "-n",
-            "-c32",
-            "-j1",
-            f"-T{seconds}",
-            "-f",
-            str(script),
-            "-h",
-            b["DB_HOST"],
-            "-p",
-            b["DB_PORT"],
-            "-U",
-            b["DB_USERNAME"],
-            b["DB_DATABASE"],
-        ],
+    connection = ["-h", b["DB_HOST"], "-p", b["DB_PORT"], "-U", b["DB_USERNAME"]]
+    return subprocess.run(
+        [str(pg_bin(tool)), *args, *connection, b["DB_DATABASE"]],
         env={"PGPASSWORD": b["DB_PASSWORD"], "PATH": "/usr/bin:/bin"},
+        input=stdin,
         capture_output=True,
         text=True,
         check=True,
     )
+
+
+def pgbench_jobs(backing: Mapping[str, str], seconds: int) -> float:
+    """Jobs/s PostgreSQL alone sustains for a job's three writes (pgbench, 32 clients)."""
+    script = Path(tempfile.mkdtemp(prefix="keel-pgbench-")) / "job.sql"
+    script.write_text(_PGBENCH_JOB)
+    done = _pg_tool(backing, "pgbench", ["-n", "-c32", "-j1", f"-T{seconds}", "-f", str(script)])
     found = re.search(r"tps = ([\d.]+)", done.stdout)
     if found is None:
         raise SystemExit(f"pgbench printed no tps:\n{done.stdout}")
-    subprocess.run(
-        [
-            str(pg_bin("psql")),
-            "-h",
-            b["DB_HOST"],
-            "-p",
-            b["DB_PORT"],
-            "-U",
-            b["DB_USERNAME"],
-            "-qAt",
-            "-d",
-            b["DB_DATABASE"],
-        ],
-        input="DELETE FROM jobs WHERE created_by = 'pgbench';",
-        env={"PGPASSWORD": b["DB_PASSWORD"], "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    _pg_tool(backing, "psql", ["-qAt"], stdin="DELETE FROM jobs WHERE created_by = 'pgbench';")
     return float(found.group(1))
 
 

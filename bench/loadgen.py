@@ -132,7 +132,8 @@ def server_pid(name: str, port: int) -> int | None:
 
 
 def tree_cpu_seconds(root: int) -> float:
-    """CPU time of a process and all its live descendants (a server's backends), from /proc."""
+    """CPU time of a process and all its live descendants (a server's backends), plus what its
+    exited children used (the root's cutime/cstime: PostgreSQL reaps its backends), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, int] = {}
@@ -143,6 +144,8 @@ def tree_cpu_seconds(root: int) -> float:
         pid = int(stat.parent.name)
         parents[pid] = int(fields[1])
         times[pid] = int(fields[11]) + int(fields[12])
+        if pid == root:  # children it waited for: utime, stime, cutime, cstime at 11..14
+            times[pid] += int(fields[13]) + int(fields[14])
     total = 0
     for pid, used in times.items():
         current = pid
