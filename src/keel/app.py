@@ -40,7 +40,7 @@ from keel.tasks.queue import BrokerQueue
 STARTUP_FAILED_EXIT = 3
 
 
-def _lifespan(settings: Settings, stack: ResourceStack, freeze_heap: bool) -> Any:
+def _lifespan(settings: Settings, stack: ResourceStack, server_process: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         logger.bind(lifecycle=True).info(
@@ -61,7 +61,7 @@ def _lifespan(settings: Settings, stack: ResourceStack, freeze_heap: bool) -> An
                 logger.bind(lifecycle=True).error(str(exc))
             await logger.complete()
             raise
-        if freeze_heap:
+        if server_process:
             # Everything built so far (modules, the app, pools) lives as long as the process:
             # out of the collector's sight, full collections stop walking it. Measured (make
             # bench): GET /api/jobs/{id} p99 96 -> 9 ms under load.
@@ -86,12 +86,13 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     components: Sequence[Component] | None = None,
-    freeze_heap: bool = False,
+    server_process: bool = False,
 ) -> Litestar:
     """The app for ``settings``. Without ``components``: the runtime's (built from settings
     unless given) and every feature of :data:`keel.components.COMPONENT_FACTORIES`.
-    ``freeze_heap``: ``gc.freeze()`` once started (the server's processes; not embedded apps,
-    such as tests', whose garbage it would keep forever)."""
+    ``server_process``: the app runs in a Granian worker of `keel serve` (:func:`app_factory`):
+    once started it ``gc.freeze()``s its heap (not in embedded apps, such as tests', whose
+    garbage that would keep forever)."""
     if components is None:
         runtime = runtime or api_runtime(settings)
         components = build_components(runtime)
@@ -132,7 +133,7 @@ def create_app(
         plugins=[p for c in components for p in c.plugins],
         middleware=[m for c in components for m in c.middleware],
         dependencies={"readiness_checks": provided(readiness)},
-        lifespan=[_lifespan(settings, stack, freeze_heap)],
+        lifespan=[_lifespan(settings, stack, server_process)],
         stores=build_store_registry(settings.app.name, redis),
         cors_config=cors,
         openapi_config=openapi,
@@ -162,4 +163,4 @@ def app_factory() -> ASGIApp:
     die_with_parent()
     settings = load()
     configure_logging(settings, process="api")
-    return exit_on_startup_failure(create_app(settings, freeze_heap=True), STARTUP_FAILED_EXIT)
+    return exit_on_startup_failure(create_app(settings, server_process=True), STARTUP_FAILED_EXIT)

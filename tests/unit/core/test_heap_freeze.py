@@ -23,7 +23,7 @@ def _unfrozen() -> Iterator[None]:
 @pytest.mark.parametrize("freeze", [True, False])
 def test_freeze_only_when_asked(freeze: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_ENABLED", "false")
-    app = create_app(load("local"), freeze_heap=freeze)
+    app = create_app(load("local"), server_process=freeze)
     with TestClient(app) as client:
         assert client.get("/health/live").status_code == 200
         frozen = gc.get_freeze_count()
