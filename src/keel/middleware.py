@@ -62,10 +62,13 @@ def _read_headers(scope: Scope) -> tuple[str | None, bytes | None, bool]:
     request_id: str | None = None
     host: bytes | None = None
     origin = False
+    seen_id = False
+    # The first of a repeated header counts, as Litestar's headers.get() reads it.
     for name, value in scope["headers"]:
         if name == b"host":
-            host = value
-        elif name == REQUEST_ID_HEADER:
+            host = value if host is None else host
+        elif name == REQUEST_ID_HEADER and not seen_id:
+            seen_id = True
             request_id = value.decode("ascii") if _VALID_ID.fullmatch(value) else None
         elif name == b"origin":
             origin = True

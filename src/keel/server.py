@@ -61,29 +61,18 @@ def die_with_parent() -> None:
     """In a Granian worker: ask the kernel to kill this worker when `keel serve` dies (Linux).
 
     Granian stops its workers when it is stopped, but a ``kill -9`` of the main process left
-    workers serving the old configuration, orphaned. SIGKILL, not SIGTERM: Granian's worker
-    signal handler could hang for good once its main process was gone (about one kill -9 in
-    ten left a worker stuck in it, holding the GIL), and a main process killed with -9 has
-    already dropped its listening socket's supervision anyway. A normal stop of `keel serve`
-    still stops workers gracefully. If the parent is already gone, stop now.
+    workers serving the old configuration, orphaned. SIGKILL, not SIGTERM: with the main
+    process gone, Granian's worker signal handler could hang for good on that SIGTERM (holding
+    the GIL; several of every 25 kills here left a worker stuck in it). A normal stop of
+    `keel serve` still stops its workers gracefully. If the parent is already gone (it died
+    before the death signal was asked for), exit now: nothing is in flight yet.
     """
     expected = os.environ.get(_PARENT_PID_ENV)
     if not expected or not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    exit_if_orphaned()
-
-
-def _orphaned() -> bool:
-    expected = os.environ.get(_PARENT_PID_ENV)
-    return bool(expected) and os.getppid() != int(expected or 0)
-
-
-def exit_if_orphaned() -> None:
-    """In a Granian worker of `keel serve`: exit now if the main process is gone (it died before
-    the death signal was asked for; nothing is in flight yet)."""
-    if _orphaned():
+    if os.getppid() != int(expected):
         os._exit(0)
 
 

@@ -135,10 +135,6 @@ KeyLookup = Callable[[str], Awaitable[ApiKeyRecord | None]]
 NonceSink = Callable[[str, int], Awaitable[bool]]
 
 
-def has_signature_headers(headers: Mapping[str, str]) -> bool:
-    return any(name in headers for name in HEADERS)
-
-
 def presented_key_id(headers: Mapping[str, str]) -> str | None:
     """The key id, if it is well-formed (used to count failures per key id)."""
     key_id = headers.get(HEADER_KEY_ID, "")

@@ -16,11 +16,18 @@ engine's ``connect_args``, so both pools reach the same server the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ClauseElement
+
+
+def asyncpg_sql(statement: ClauseElement) -> str:
+    """A Core statement as asyncpg SQL (``$1``, ``$2``... in the order its bind parameters
+    appear): one source for the SQLAlchemy path and the direct one. Compiled once, at import."""
+    return str(statement.compile(dialect=asyncpg_dialect.dialect()))  # type: ignore[no-untyped-call]
 
 
 def _encode_json(value: Any) -> str:
@@ -50,7 +57,8 @@ class DirectPool:
         self._size = size
         self._pool: Any = None
 
-    async def _open(self) -> Any:
+    async def open(self) -> Any:
+        """The pool, created on the first call (no connection is made)."""
         import asyncpg  # type: ignore[import-untyped]
 
         if self._pool is None:
@@ -67,21 +75,9 @@ class DirectPool:
             await pool
         return self._pool
 
-    async def open(self) -> None:
-        await self._open()
-
     async def fetchrow(self, sql: str, *args: Any) -> Any:
-        pool = self._pool or await self._open()
+        pool = self._pool or await self.open()
         return await pool.fetchrow(sql, *args)
-
-    async def execute(self, sql: str, *args: Any) -> str:
-        pool = self._pool or await self._open()
-        status: str = await pool.execute(sql, *args)
-        return status
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        pool = self._pool or await self._open()
-        await pool.executemany(sql, rows)
 
     async def close(self) -> None:
         if self._pool is not None:

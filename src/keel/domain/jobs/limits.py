@@ -12,15 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keel.config.sections.worker import WorkerSettings
-from keel.db.direct import DirectPool
+from keel.db.direct import DirectPool, asyncpg_sql
 from keel.domain.jobs.kinds import ChecksumPayload, InvalidPayloadError, SleepPayload
 from keel.domain.jobs.models import Job, JobStatus
 
-_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+# The active statuses as SQL literals: the statement then has only ``owner`` and ``limit`` to
+# bind, so the same statement compiles to the direct pool's SQL ($1 owner, $2 limit).
+_ACTIVE: list[ColumnElement[Any]] = [
+    literal_column(f"'{status.value}'") for status in (JobStatus.QUEUED, JobStatus.RUNNING)
+]
 _jobs = Job.__table__
 # How many of an owner's jobs are active, counting no further than the limit: on the
 # (created_by, status) index that reads at most ``limit`` entries however many jobs it had.
@@ -30,12 +34,7 @@ _ACTIVE_UP_TO_LIMIT = select(func.count()).select_from(
     .limit(bindparam("limit"))
     .subquery()
 )
-# The same count as asyncpg SQL ($1 owner, $2 limit); tests/service/auth/test_job_ownership.py
-# runs the limit on PostgreSQL (this) and the Core statement on SQLite.
-_ACTIVE_UP_TO_LIMIT_SQL = (
-    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE created_by = $1 "
-    "AND status IN ('queued', 'running') LIMIT $2) AS active"
-)
+_ACTIVE_UP_TO_LIMIT_SQL = asyncpg_sql(_ACTIVE_UP_TO_LIMIT)
 # A caller over its limit waits for jobs to finish; a few seconds is the usual job length.
 RETRY_AFTER_SECONDS = 5
 

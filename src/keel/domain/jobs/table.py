@@ -11,16 +11,16 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keel.db.direct import asyncpg_sql
 from keel.domain.jobs.models import Job
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 # Building a statement costs ~0.1 ms: the hot ones are built here, once.
 BY_ID = select(jobs).where(jobs.c.id == bindparam("job_id"))
 # The same statement as asyncpg SQL ($1 = the id), for the driver-level pool (keel.db.direct).
-BY_ID_SQL = str(BY_ID.compile(dialect=asyncpg.dialect()))  # type: ignore[no-untyped-call]
+BY_ID_SQL = asyncpg_sql(BY_ID)
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
