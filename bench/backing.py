@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,3 +76,18 @@ def signing_api_env(backing: Mapping[str, str]) -> dict[str, str]:
             "JWT_SECRET_KEY": os.urandom(32).hex(),
         },
     )
+
+
+def keel_settings(env: Mapping[str, str]) -> Any:
+    """Keel's settings for ``env`` (local config of this checkout, no secrets file)."""
+    from keel.config import load
+
+    return load("local", root=ROOT, environ=dict(env), secrets_reader=lambda *a: {})
+
+
+def bench_token(env: Mapping[str, str]) -> str:
+    """An access JWT for user 1, signed with ``env``'s key (see :func:`signing_api_env`)."""
+    from keel.auth.runtime import build_runtime
+
+    token: str = build_runtime(keel_settings(env)).jwt.issue("1", "access", name="bench").token
+    return token

@@ -14,22 +14,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 import os  # noqa: E402
 
+from backing import keel_settings  # noqa: E402
 from tests.service.servers import Postgres, RedisServer  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "100000"))
-
-
-def _settings(env: dict[str, str]) -> Any:
-    from keel.config import load
-
-    return load("local", root=ROOT, environ=env, secrets_reader=lambda *a: {})
 
 
 def _seed(pg: Postgres, database: str) -> None:
@@ -67,7 +61,7 @@ def main() -> int:
     try:
         pg.create_database("source")
         env = {**pg.env("source"), **redis.env()}
-        asyncio.run(migrate(_settings(env)))
+        asyncio.run(migrate(keel_settings(env)))
         began = time.monotonic()
         _seed(pg, "source")
         print(f"seeded {JOBS:,} jobs + 1,000 users in {time.monotonic() - began:.1f}s")
@@ -84,7 +78,7 @@ def main() -> int:
                 marks[line.split(maxsplit=1)[0]] = time.monotonic()
 
             result = create_backup(
-                local_tools(_settings(env)),
+                local_tools(keel_settings(env)),
                 env="local",
                 directory=Path(tmp),
                 recipients=[recipient],
@@ -95,11 +89,11 @@ def main() -> int:
             part = result.manifest.part("postgres")
             assert part is not None
             began = time.monotonic()
-            verify_backup(result.folder, identities, local_tools(_settings(env)))
+            verify_backup(result.folder, identities, local_tools(keel_settings(env)))
             verify_s = time.monotonic() - began
 
             pg.create_database("target")
-            target = local_tools(_settings({**env, "DB_DATABASE": "target"}))
+            target = local_tools(keel_settings({**env, "DB_DATABASE": "target"}))
             began = time.monotonic()
             report = restore_backup(target, Stack(), result.folder, identities)
             restore_s = time.monotonic() - began

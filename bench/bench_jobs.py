@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 import ceilings  # noqa: E402
 import keel_stack as stack  # noqa: E402
-from backing import postgres_and_redis, signing_api_env  # noqa: E402
+from backing import bench_token, keel_settings, postgres_and_redis, signing_api_env  # noqa: E402
 from loadgen import LoadResult, group_cpu_seconds, group_rss_mib, machine_line, wrk  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -126,12 +126,6 @@ def _jobs_run(env: dict[str, str], base: str, api: int, worker: int, auth: str, 
     )
 
 
-def _token(env: dict[str, str]) -> str:
-    from keel.auth.runtime import build_runtime
-
-    return build_runtime(stack.settings(env)).jwt.issue("1", "access", name="bench").token
-
-
 def _create_job(base: str, token: str) -> str:
     request = urllib.request.Request(
         f"{base}/api/jobs",
@@ -159,11 +153,11 @@ def _best(current: LoadResult | None, new: LoadResult) -> LoadResult:
     return current
 
 
-def _http(env: dict[str, str], backing: dict[str, str], token: str) -> tuple[HttpFigures, str]:
+def _http(env: dict[str, str], backing: dict[str, str], token: str) -> HttpFigures:
     """Keel (access log off, and on at INFO) and the bare app, all running at once, measured in
     turn ROUNDS times: each figure is its best round (other load only ever lowers one), so a
-    burst of noise on this shared machine does not decide a ratio. Returns the figures and the
-    id of the job read (a job of the bench's caller)."""
+    burst of noise on this shared machine does not decide a ratio. The job read is one of the
+    bench's caller."""
     auth = f"Authorization: Bearer {token}"
     logged_env = {**env, "HTTP_ACCESS_LOG": "true", "LOG_LEVEL": "INFO"}
     with (
@@ -199,7 +193,7 @@ def _http(env: dict[str, str], backing: dict[str, str], token: str) -> tuple[Htt
     found = {name: result for name, result in best.items() if result is not None}
     if found["bare_read"].non_2xx:
         raise SystemExit(f"bare app: GET /api/jobs/{job_id} answered non-2xx")
-    return HttpFigures(read_cpu_us=read_cpu_us, **found), job_id
+    return HttpFigures(read_cpu_us=read_cpu_us, **found)
 
 
 def _ratio(value: float, ceiling: float) -> str:
@@ -207,9 +201,9 @@ def _ratio(value: float, ceiling: float) -> str:
 
 
 def headline(env: dict[str, str], backing: dict[str, str]) -> None:
-    token = _token(env)
+    token = bench_token(env)
     auth = f"Authorization: Bearer {token}"
-    http, _ = _http(env, backing, token)
+    http = _http(env, backing, token)
     with stack.api(env) as (base, api_group):
         stack.clear_jobs(env)
         stack.enqueue_directly(env, BACKLOG)
@@ -273,7 +267,7 @@ def headline(env: dict[str, str], backing: dict[str, str]) -> None:
 
 
 def scaling(env: dict[str, str]) -> None:
-    token = _token(env)
+    token = bench_token(env)
     auth = f"Authorization: Bearer {token}"
     print(f"\nScaling: echo jobs at full load, {DRIVER}; {machine_line()}")
     print(
@@ -311,7 +305,7 @@ def main() -> None:
 
         from keel.db.migrate import migrate
 
-        asyncio.run(migrate(stack.settings(env)))
+        asyncio.run(migrate(keel_settings(env)))
         headline(env, backing)
         if os.environ.get("BENCH_SCALING", "1") != "0":
             scaling(env)

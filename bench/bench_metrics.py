@@ -26,18 +26,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from backing import postgres_and_redis, signing_api_env  # noqa: E402
+from backing import (  # noqa: E402
+    bench_token,
+    keel_settings,
+    postgres_and_redis,
+    signing_api_env,
+)
 from loadgen import LoadResult, free_port, group_cpu_seconds, running, wrk  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 KEEL = str(Path(sys.executable).with_name("keel"))
-
-
-def _settings(env: dict[str, str]) -> Any:
-    from keel.config import load
-
-    return load("local", root=ROOT, environ=env, secrets_reader=lambda *a: {})
 
 
 def _scraper(port: int, stop: threading.Event) -> None:
@@ -69,7 +68,7 @@ def _reset(env: dict[str, str]) -> None:
     from keel.db.engine import sqlalchemy_config
 
     async def truncate() -> None:
-        engine = sqlalchemy_config(_settings(env), one_shot=True).get_engine()
+        engine = sqlalchemy_config(keel_settings(env), one_shot=True).get_engine()
         try:
             async with engine.begin() as conn:
                 await conn.execute(text("TRUNCATE jobs"))
@@ -109,9 +108,7 @@ def _run(env: dict[str, str], enabled: bool, auth: str, script: str) -> tuple[Me
 
 
 def bench(env: dict[str, str]) -> None:
-    from keel.auth.runtime import build_runtime
-
-    token = build_runtime(_settings(env)).jwt.issue("1", "access", name="bench").token
+    token = bench_token(env)
     auth = f"Authorization: Bearer {token}"
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text(
@@ -149,7 +146,7 @@ def asgi_cost(env: dict[str, str], rounds: int = 15, calls: int = 3000) -> None:
     from keel.app import create_app
     from keel.components import build_components
 
-    settings = _settings({**env, "METRICS_ENABLED": "true"})
+    settings = keel_settings({**env, "METRICS_ENABLED": "true"})
     components = build_components(settings)
     with_metrics = create_app(settings, components=components)
     plain = create_app(settings, components=[c for c in components if c.name != "metrics"])
@@ -199,7 +196,7 @@ def main() -> None:
         env = {**signing_api_env(backing), "HTTP_WORKERS": "1", "HTTP_RUNTIME_THREADS": "1"}
         from keel.db.migrate import migrate
 
-        asyncio.run(migrate(_settings(env)))
+        asyncio.run(migrate(keel_settings(env)))
         bench(env)
         asgi_cost(env)
 

@@ -18,16 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backing import keel_settings as settings
 from loadgen import free_port, granian, running, server_pid, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEL = str(Path(sys.executable).with_name("keel"))
-
-
-def settings(env: dict[str, str]) -> Any:
-    from keel.config import load
-
-    return load("local", root=ROOT, environ=env, secrets_reader=lambda *a: {})
 
 
 def query(env: dict[str, str], sql: str) -> list[Any]:

@@ -93,25 +93,27 @@ def running(
         proc.wait(timeout=30)
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) of every live process in a process group, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
 def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc/<pid>/stat after the process name (state, ppid, pgrp, ...), or
+    None for a process that is gone."""
     try:
         return stat.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _group_members(pgid: int) -> Iterator[tuple[Path, list[str]]]:
+    """(its /proc folder, its stat fields) for each live process in the process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields is not None and int(fields[2]) == pgid:
+            yield stat.parent, fields
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in _group_members(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def server_pid(name: str, port: int) -> int | None:
@@ -159,16 +161,14 @@ def tree_cpu_seconds(root: int) -> float:
 def group_rss_mib(pgid: int) -> list[float]:
     """Resident memory (MiB) of each live process in a process group, from /proc."""
     sizes: list[float] = []
-    for status in Path("/proc").glob("[0-9]*/status"):
+    for folder, _ in _group_members(pgid):
         try:
-            stat = (status.parent / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[2]) != pgid:
-                continue
-            for line in status.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    sizes.append(int(line.split()[1]) / 1024)
-        except (OSError, ValueError, IndexError):
+            status = (folder / "status").read_text()
+        except OSError:
             continue
+        sizes += [
+            int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+        ]
     return sorted(sizes)
 
 
